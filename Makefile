@@ -1,0 +1,21 @@
+# The two commands of the README. Each sets itself up, so both work on a fresh clone.
+.PHONY: setup demo test lint bench-train
+
+VENV := .venv/bin
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	$(VENV)/cpt demo
+
+test: setup
+	$(VENV)/ruff check .
+	$(VENV)/ruff format --check .
+	$(VENV)/cpt models fetch smollm2-135m
+	$(VENV)/python -m pytest -q -ra
+
+bench-train: setup
+	$(VENV)/python bench/train.py

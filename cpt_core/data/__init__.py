@@ -1,0 +1,1 @@
+"""Pair shards: the one schema, the manifest, streaming readers and batching."""

@@ -1,0 +1,1 @@
+"""Evaluation: ranking metrics and exact search (the full suite grows here)."""

@@ -1,0 +1,1 @@
+"""Losses: the symmetric in-batch contrastive loss and the gradient cache that scales it."""

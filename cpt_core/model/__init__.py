@@ -1,0 +1,1 @@
+"""The encoder: delimiters, last-token pooling, saving and the user-facing Embedder."""

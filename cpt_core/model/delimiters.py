@@ -1,0 +1,96 @@
+"""Tokenize a text wrapped in its side's delimiters, keeping the closing delimiter intact.
+
+The embedding is the hidden state at the closing delimiter, so that token must exist and be
+exactly the delimiter. Tokenizing the joined string would let BPE merge it with the text
+('.]' is one token in SmolLM2), and naive truncation would cut it off. So the content and the
+delimiters are tokenized separately, the content alone is truncated, and the ids are joined.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from cpt_core.config import Delimiters
+from cpt_core.errors import CptError
+
+Side = Literal["query", "document"]
+
+
+@dataclass
+class Batch:
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    position_ids: torch.Tensor
+    pool_index: torch.Tensor  # position of the closing delimiter's last token, per row
+
+    @property
+    def tokens(self) -> int:
+        return int(self.attention_mask.sum())
+
+
+class DelimitedTokenizer:
+    def __init__(
+        self,
+        tokenizer: PreTrainedTokenizerBase,
+        delimiters: Delimiters,
+        max_length: int,
+        padding_side: Literal["left", "right"] = "right",
+    ):
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.padding_side = padding_side
+        self.prefix = _special_prefix(tokenizer)
+        self.wrap = {
+            side: tuple(self._ids(text) for text in getattr(delimiters, side))
+            for side in ("query", "document")
+        }
+        for side, (opening, closing) in self.wrap.items():
+            if not closing:
+                raise CptError(f"the {side} side's closing delimiter tokenizes to nothing")
+            if len(self.prefix) + len(opening) + len(closing) >= max_length:
+                raise CptError(f"max_length {max_length} leaves no room for content")
+        pad = tokenizer.pad_token_id
+        self.pad_id = pad if pad is not None else (tokenizer.eos_token_id or 0)
+
+    def _ids(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text, add_special_tokens=False) if text else []
+
+    def encode(self, texts: list[str], side: Side) -> list[list[int]]:
+        """Token ids per text: [specials] + open + content (truncated) + close."""
+        opening, closing = self.wrap[side]
+        budget = self.max_length - len(self.prefix) - len(opening) - len(closing)
+        content = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        return [self.prefix + opening + ids[:budget] + closing for ids in content]
+
+    def collate(self, sequences: list[list[int]]) -> Batch:
+        """Pad to the longest sequence; positions count real tokens only, so left and right
+        padding give the same hidden states."""
+        width = max(len(s) for s in sequences)
+        ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(sequences), width), dtype=torch.long)
+        for row, seq in enumerate(sequences):
+            span = (
+                slice(width - len(seq), width)
+                if self.padding_side == "left"
+                else slice(0, len(seq))
+            )
+            ids[row, span] = torch.tensor(seq)
+            mask[row, span] = 1
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        lengths = mask.sum(dim=1)
+        pool = torch.full_like(lengths, width - 1) if self.padding_side == "left" else lengths - 1
+        return Batch(ids, mask, positions, pool)
+
+
+def _special_prefix(tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """The special tokens the model expects in front (BOS for Gemma; none for SmolLM2)."""
+    plain = tokenizer.encode("a", add_special_tokens=False)
+    full = tokenizer.encode("a", add_special_tokens=True)
+    for start in range(len(full) - len(plain) + 1):
+        if full[start : start + len(plain)] == plain:
+            return full[:start]
+    return []

