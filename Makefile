@@ -14,7 +14,6 @@ demo: setup
 test: setup
 	$(VENV)/ruff check .
 	$(VENV)/ruff format --check .
-	$(VENV)/cpt models fetch smollm2-135m
 	$(VENV)/python -m pytest -q -ra
 
 bench-train: setup

@@ -55,3 +55,28 @@ def test_two_ranks_equal_one_process(tiny_model, tmp_path, chunk, negatives):
         for name, grad in want.items():
             err = (got["grads"][name] - grad).norm() / grad.norm().clamp(min=1e-30)
             assert err < 1e-6, f"rank {rank} {name}: relative error {err:.2e}"
+
+
+def test_torchrun_training_matches_one_process(tiny_model, pairs_dir, tmp_path):
+    """The real launcher: 2 CPU ranks through `cpt train` end with one process's weights."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    options = ["--pairs", str(pairs_dir), "--set", f"model.name={tiny_model}"]
+    for key, value in {"data.batch_size": 8, "data.chunk_size": 2, "optim.max_steps": 3}.items():
+        options += ["--set", f"{key}={value}"]
+    options += ["--set", "optim.lr=1e-3", "--set", "model.max_length=24"]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
+    torchrun += ["--master-port", str(_free_port())]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for name, launcher in (("two", torchrun), ("one", [sys.executable])):
+        cmd = [*launcher, "-m", "cpt_core.cli", "train", "--out", str(tmp_path / name), *options]
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr[-3000:]
+    two = load_file(tmp_path / "two" / "model" / "model.safetensors")
+    one = load_file(tmp_path / "one" / "model" / "model.safetensors")
+    for key in one:
+        np.testing.assert_allclose(two[key], one[key], rtol=1e-4, atol=1e-5, err_msg=key)

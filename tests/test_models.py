@@ -63,6 +63,7 @@ def test_join_checks_sha256(tmp_path):
 def test_fetched_smollm2_is_a_verified_normal_folder(smollm2):
     source = json.loads((smollm2 / "cpt_source.json").read_text())
     assert source["sha256"] == REGISTRY["smollm2-135m"].sha256
+    assert "quantization_config" not in json.loads((smollm2 / "config.json").read_text())
     model, _ = load_backbone("smollm2-135m")
     assert model.config.hidden_size == 576 and model.config.num_hidden_layers == 30
     assert resolve(str(smollm2)) == str(smollm2)

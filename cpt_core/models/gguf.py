@@ -20,7 +20,12 @@ def convert_gguf(gguf_file: Path, out_dir: Path) -> None:
     folder, name = str(gguf_file.parent), gguf_file.name
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
-    model = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.float32)
+    config = loaded.config
+    # The weights are dequantised now; a leftover gguf quantization_config would make every
+    # later save_pretrained of this model refuse ("quantized with gguf, not serializable").
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=False)
     # A tied output head is the one tensor allowed to be absent from the state dict.
     missing = [

@@ -1,0 +1,240 @@
+"""Benchmark one contrastive step: plain vs gradient cache vs sentence-transformers.
+
+For each batch size, the same model, sequence length and data go through (a) cpt's plain
+full-batch step, (b) cpt's gradient-cache step and (c) sentence-transformers'
+CachedMultipleNegativesSymmetricRankingLoss (the same symmetric loss) with the same mini-batch.
+A step here is forward + backward (the optimiser update is identical for all three and left
+out). Every measurement runs in a fresh subprocess, so its peak memory (RSS on CPU, allocator
+peak on CUDA) is its own. Data: SciFact (title, abstract) pairs, real text of varied length.
+
+    python bench/train.py                                  # CPU sweep, small random Llama
+    python bench/train.py --arch full --batches 64         # the real SmolLM2-135M
+    python bench/train.py --arch full --seq 128 --batches 64,256,1024,4096  # on a GPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import torch
+
+from cpt_core.config import Delimiters
+from cpt_core.data.beir import read_beir
+from cpt_core.loss.contrastive import LogitScale
+from cpt_core.loss.grad_cache import PairBatch, contrastive_step
+from cpt_core.model.delimiters import DelimitedTokenizer
+from cpt_core.model.encoder import Encoder
+from cpt_core.models.fetch import fetch
+from cpt_core.models.load import load_backbone
+from cpt_core.paths import shared_data
+
+H100_BF16_PEAK = 989e12  # dense TFLOP/s, for model FLOPs utilisation
+
+
+def pairs(n: int) -> tuple[list[str], list[str]]:
+    data = read_beir(shared_data("beir", "scifact"), "test")
+    docs = sorted(data.corpus.values())
+    titles = [d.split(". ", 1)[0] for d in docs]
+    bodies = [d.split(". ", 1)[-1] for d in docs]
+    reps = -(-n // len(docs))
+    return (titles * reps)[:n], (bodies * reps)[:n]
+
+
+def small_model(folder: Path) -> Path:
+    """SmolLM2's architecture and tokenizer, shrunk (random init): fast enough for CPU sweeps."""
+    from transformers import AutoConfig, AutoTokenizer, LlamaForCausalLM
+
+    base = fetch("smollm2-135m")
+    config = AutoConfig.from_pretrained(base)
+    config.update({"num_hidden_layers": 4, "hidden_size": 192, "intermediate_size": 512})
+    config.update({"num_attention_heads": 3, "num_key_value_heads": 1, "head_dim": 64})
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(base).save_pretrained(folder)
+    return folder
+
+
+def measure(method: str, model: str, batch: int, chunk: int, seq: int, steps: int) -> dict:
+    """One (method, batch) in this process: median step time, peak memory above baseline."""
+    torch.manual_seed(0)
+    cuda = torch.cuda.is_available()
+    dtype = torch.bfloat16 if cuda else torch.float32
+    queries, documents = pairs(batch)
+    run, n_params, tokens = _builder(method)(model, queries, documents, chunk, seq, dtype)
+    baseline = psutil.Process().memory_info().rss
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        run()
+        if cuda:
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    seconds = statistics.median(times)
+    if cuda:
+        peak = torch.cuda.max_memory_allocated()
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - baseline
+    flops = 6 * n_params * tokens * (1 if method == "plain" else 4 / 3)
+    return {
+        "method": method,
+        "batch": batch,
+        "chunk": chunk if method != "plain" else batch,
+        "seconds": seconds,
+        "pairs_per_s": batch / seconds,
+        "tokens_per_s": tokens / seconds,
+        "peak_mb": peak / 2**20,
+        "mfu": flops / seconds / H100_BF16_PEAK if cuda else None,
+    }
+
+
+def _builder(method: str):
+    return _sentence_transformers if method == "st-cached" else _cpt
+
+
+def _cpt(model, queries, documents, chunk, seq, dtype):
+    backbone, tokenizer = load_backbone(model, dtype=dtype)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    encoder = Encoder(backbone.to(device), DelimitedTokenizer(tokenizer, Delimiters(), seq))
+    scale = LogitScale().to(device)
+    batch = PairBatch(
+        encoder.tokenizer.encode(queries, "query"), encoder.tokenizer.encode(documents, "document")
+    )
+    n_params = sum(p.numel() for p in backbone.parameters())
+
+    def run():
+        contrastive_step(encoder, scale, batch, chunk)
+        backbone.zero_grad(set_to_none=True)
+
+    return run, n_params, batch.tokens
+
+
+def _sentence_transformers(model, queries, documents, chunk, seq, dtype):
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.losses import CachedMultipleNegativesSymmetricRankingLoss
+    from sentence_transformers.models import Normalize, Pooling, Transformer
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    body = Transformer(model, max_seq_length=seq, model_kwargs={"dtype": dtype})
+    st = SentenceTransformer(
+        modules=[body, Pooling(body.get_embedding_dimension(), "lasttoken"), Normalize()],
+        device=device,
+    )
+    loss = CachedMultipleNegativesSymmetricRankingLoss(st, mini_batch_size=chunk)
+    features = [st.tokenize(queries), st.tokenize(documents)]
+    features = [{k: v.to(device) for k, v in f.items()} for f in features]
+    tokens = sum(int(f["attention_mask"].sum()) for f in features)
+    n_params = sum(p.numel() for p in st.parameters())
+
+    def run():
+        loss(features, None).backward()
+        st.zero_grad(set_to_none=True)
+
+    return run, n_params, tokens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", choices=["small", "full"], default="small")
+    parser.add_argument("--model", default="smollm2-135m", help="with --arch full")
+    parser.add_argument("--seq", type=int, default=32)
+    parser.add_argument("--batches", default="64,256,1024,4096")
+    parser.add_argument("--chunk", type=int, default=32)
+    parser.add_argument("--plain-max", type=int, default=1024, help="largest plain batch to try")
+    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--worker", nargs=2, metavar=("METHOD", "BATCH"), help=argparse.SUPPRESS)
+    parser.add_argument("--model-path", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    if args.worker:
+        method, batch = args.worker
+        print(
+            json.dumps(
+                measure(method, args.model_path, int(batch), args.chunk, args.seq, args.steps)
+            )
+        )
+        return
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model = (
+            str(small_model(Path(tmp) / "small"))
+            if args.arch == "small"
+            else str(fetch(args.model))
+        )
+        rows = []
+        for batch in [int(b) for b in args.batches.split(",")]:
+            methods = ["plain"] if batch <= args.plain_max else []
+            for method in [*methods, "cached", "st-cached"]:
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    method,
+                    str(batch),
+                    "--model-path",
+                    model,
+                ]
+                cmd += [
+                    "--seq",
+                    str(args.seq),
+                    "--chunk",
+                    str(args.chunk),
+                    "--steps",
+                    str(args.steps),
+                ]
+                done = subprocess.run(cmd, capture_output=True, text=True)
+                if done.returncode != 0:
+                    print(done.stderr[-2000:], file=sys.stderr)
+                    raise SystemExit(f"{method} at batch {batch} failed")
+                rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+                print(
+                    f"  measured {method:<9} batch {batch:>5}: {rows[-1]['seconds']:.2f} s",
+                    flush=True,
+                )
+    print_table(rows, args)
+
+
+def print_table(rows: list[dict], args) -> None:
+    cuda = torch.cuda.is_available()
+    device = torch.cuda.get_device_name() if cuda else f"CPU x{os.cpu_count()}"
+    print(f"\n{device}; arch {args.arch}; seq {args.seq}; chunk {args.chunk}; ", end="")
+    print(f"median of {args.steps} steps\n")
+    by = {(r["method"], r["batch"]): r for r in rows}
+    smallest = min(r["batch"] for r in rows)
+    columns = ["method", "batch", "s/step", "pairs/s", "peak MB", "vs plain (time)"]
+    columns += ["vs st-cached (pairs/s)", f"peak vs batch {smallest}"] + (["MFU"] if cuda else [])
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for r in rows:
+        plain = by.get(("plain", r["batch"]))
+        st = by.get(("st-cached", r["batch"]))
+        first = by[(r["method"], smallest)]
+        cells = [
+            r["method"],
+            str(r["batch"]),
+            f"{r['seconds']:.2f}",
+            f"{r['pairs_per_s']:.1f}",
+            f"{r['peak_mb']:.0f}",
+            f"{r['seconds'] / plain['seconds']:.2f}x" if plain else "-",
+            f"{r['pairs_per_s'] / st['pairs_per_s']:.2f}x" if st else "-",
+            f"{r['peak_mb'] / first['peak_mb']:.2f}x",
+        ]
+        if r["mfu"] is not None:
+            cells.append(f"{100 * r['mfu']:.0f}%")
+        print("| " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
