@@ -2,10 +2,12 @@
 
 For each batch size, the same model, sequence length and data go through (a) cpt's plain
 full-batch step, (b) cpt's gradient-cache step and (c) sentence-transformers'
-CachedMultipleNegativesSymmetricRankingLoss (the same symmetric loss) with the same mini-batch.
+CachedMultipleNegativesRankingLoss in its symmetric form (the same loss) with the same mini-batch.
 A step here is forward + backward (the optimiser update is identical for all three and left
-out). Every measurement runs in a fresh subprocess, so its peak memory (RSS on CPU, allocator
-peak on CUDA) is its own. Data: SciFact (title, abstract) pairs, real text of varied length.
+out). Every measurement runs in a fresh subprocess; peak memory is what the steps add above
+the loaded model and data (resident set on CPU, reset through /proc/self/clear_refs; the
+allocator's peak on CUDA). Data: SciFact (title, abstract) pairs, real text of varied length;
+or CoSQA (query, code), with `--data cosqa`.
 
     python bench/train.py                                  # CPU sweep, small random Llama
     python bench/train.py --arch full --batches 64         # the real SmolLM2-135M
@@ -17,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -41,13 +42,21 @@ from cpt_core.paths import shared_data
 H100_BF16_PEAK = 989e12  # dense TFLOP/s, for model FLOPs utilisation
 
 
-def pairs(n: int) -> tuple[list[str], list[str]]:
-    data = read_beir(shared_data("beir", "scifact"), "test")
-    docs = sorted(data.corpus.values())
-    titles = [d.split(". ", 1)[0] for d in docs]
-    bodies = [d.split(". ", 1)[-1] for d in docs]
+def pairs(n: int, data: str) -> tuple[list[str], list[str]]:
+    """n real pairs (repeated if the set is smaller): SciFact (title, abstract) text, or CoSQA
+    (web query, Python function) code, whose lengths vary far more."""
+    if data == "cosqa":
+        rows = []
+        for split in ("dev", "test"):
+            path = shared_data("code", "cosqa", f"cosqa-retrieval-{split}-500.json")
+            rows += json.loads(path.read_text())
+        queries, docs = [r["doc"] for r in rows], [r["code"] for r in rows]
+    else:
+        corpus = sorted(read_beir(shared_data("beir", "scifact"), "test").corpus.values())
+        queries = [d.split(". ", 1)[0] for d in corpus]
+        docs = [d.split(". ", 1)[-1] for d in corpus]
     reps = -(-n // len(docs))
-    return (titles * reps)[:n], (bodies * reps)[:n]
+    return (queries * reps)[:n], (docs * reps)[:n]
 
 
 def small_model(folder: Path) -> Path:
@@ -64,17 +73,22 @@ def small_model(folder: Path) -> Path:
     return folder
 
 
-def measure(method: str, model: str, batch: int, chunk: int, seq: int, steps: int) -> dict:
+def measure(
+    method: str, model: str, batch: int, chunk: int, seq: int, steps: int, data: str
+) -> dict:
     """One (method, batch) in this process: median step time, peak memory above baseline."""
     torch.manual_seed(0)
     cuda = torch.cuda.is_available()
     dtype = torch.bfloat16 if cuda else torch.float32
-    queries, documents = pairs(batch)
+    queries, documents = pairs(batch, data)
     run, n_params, tokens = _builder(method)(model, queries, documents, chunk, seq, dtype)
     baseline = psutil.Process().memory_info().rss
     if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
+    else:
+        Path("/proc/self/clear_refs").write_text("5")  # restart the peak-RSS (VmHWM) counter
+    run()  # warm-up: first-touch allocations and one-off set-up are not the steady state
     times = []
     for _ in range(steps):
         start = time.perf_counter()
@@ -83,10 +97,7 @@ def measure(method: str, model: str, batch: int, chunk: int, seq: int, steps: in
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     seconds = statistics.median(times)
-    if cuda:
-        peak = torch.cuda.max_memory_allocated()
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - baseline
+    peak = torch.cuda.max_memory_allocated() if cuda else _vm_hwm() - baseline
     flops = 6 * n_params * tokens * (1 if method == "plain" else 4 / 3)
     return {
         "method": method,
@@ -98,6 +109,14 @@ def measure(method: str, model: str, batch: int, chunk: int, seq: int, steps: in
         "peak_mb": peak / 2**20,
         "mfu": flops / seconds / H100_BF16_PEAK if cuda else None,
     }
+
+
+def _vm_hwm() -> int:
+    """Peak resident memory since the last clear_refs reset, in bytes (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def _builder(method: str):
@@ -123,8 +142,8 @@ def _cpt(model, queries, documents, chunk, seq, dtype):
 
 def _sentence_transformers(model, queries, documents, chunk, seq, dtype):
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.losses import CachedMultipleNegativesSymmetricRankingLoss
-    from sentence_transformers.models import Normalize, Pooling, Transformer
+    from sentence_transformers.losses import CachedMultipleNegativesRankingLoss
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     body = Transformer(model, max_seq_length=seq, model_kwargs={"dtype": dtype})
@@ -132,9 +151,16 @@ def _sentence_transformers(model, queries, documents, chunk, seq, dtype):
         modules=[body, Pooling(body.get_embedding_dimension(), "lasttoken"), Normalize()],
         device=device,
     )
-    loss = CachedMultipleNegativesSymmetricRankingLoss(st, mini_batch_size=chunk)
-    features = [st.tokenize(queries), st.tokenize(documents)]
-    features = [{k: v.to(device) for k, v in f.items()} for f in features]
+    loss = CachedMultipleNegativesRankingLoss(  # symmetric: two softmaxes, as cpt's loss
+        st,
+        mini_batch_size=chunk,
+        directions=("query_to_doc", "doc_to_query"),
+        partition_mode="per_direction",
+    )
+    features = [st.preprocess(queries), st.preprocess(documents)]
+    features = [
+        {k: v.to(device) if torch.is_tensor(v) else v for k, v in f.items()} for f in features
+    ]
     tokens = sum(int(f["attention_mask"].sum()) for f in features)
     n_params = sum(p.numel() for p in st.parameters())
 
@@ -153,7 +179,8 @@ def main() -> None:
     parser.add_argument("--batches", default="64,256,1024,4096")
     parser.add_argument("--chunk", type=int, default=32)
     parser.add_argument("--plain-max", type=int, default=1024, help="largest plain batch to try")
-    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up")
+    parser.add_argument("--data", choices=["scifact", "cosqa"], default="scifact")
     parser.add_argument("--worker", nargs=2, metavar=("METHOD", "BATCH"), help=argparse.SUPPRESS)
     parser.add_argument("--model-path", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -162,7 +189,9 @@ def main() -> None:
         method, batch = args.worker
         print(
             json.dumps(
-                measure(method, args.model_path, int(batch), args.chunk, args.seq, args.steps)
+                measure(
+                    method, args.model_path, int(batch), args.chunk, args.seq, args.steps, args.data
+                )
             )
         )
         return
@@ -209,7 +238,9 @@ def main() -> None:
 def print_table(rows: list[dict], args) -> None:
     cuda = torch.cuda.is_available()
     device = torch.cuda.get_device_name() if cuda else f"CPU x{os.cpu_count()}"
-    print(f"\n{device}; arch {args.arch}; seq {args.seq}; chunk {args.chunk}; ", end="")
+    print(
+        f"\n{device}; {args.data}; arch {args.arch}; seq {args.seq}; chunk {args.chunk}; ", end=""
+    )
     print(f"median of {args.steps} steps\n")
     by = {(r["method"], r["batch"]): r for r in rows}
     smallest = min(r["batch"] for r in rows)

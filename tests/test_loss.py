@@ -75,3 +75,23 @@ def test_accuracy_counts_rows_whose_positive_wins():
     d[3] = q[0]  # row 3 now scores 0 on every column; argmax picks column 0: a miss
     out = contrastive_loss(q, d, torch.tensor(10.0, dtype=torch.float64))
     assert out.accuracy.item() == pytest.approx(0.75)
+
+
+@pytest.mark.parametrize("with_negatives", [False, True])
+def test_blockwise_loss_equals_full_matrix(with_negatives):
+    """Row blocks under checkpointing: same loss, accuracy and gradients as one big matrix."""
+    results = []
+    for block in (1000, 3):
+        q = unit(10, 8, 11).requires_grad_()
+        d = unit(10, 8, 12).requires_grad_()
+        n = unit(10, 8, 13).requires_grad_() if with_negatives else None
+        scale = torch.tensor(12.0, dtype=torch.float64, requires_grad=True)
+        out = contrastive_loss(q, d, scale, n, block_rows=block)
+        out.loss.backward()
+        grads = [q.grad, d.grad, scale.grad] + ([n.grad] if with_negatives else [])
+        results.append((out.loss.item(), out.accuracy.item(), grads))
+    (full_loss, full_acc, full_grads), (block_loss, block_acc, block_grads) = results
+    assert block_loss == pytest.approx(full_loss, rel=1e-12)
+    assert block_acc == full_acc
+    for a, b in zip(full_grads, block_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)

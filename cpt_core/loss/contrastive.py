@@ -7,6 +7,11 @@ columns for the row loss only: they are documents, not queries.
 
 Under torch.distributed each rank passes its local rows; the loss returned is this rank's share,
 normalised by the global batch, so the shares sum to the union-batch loss.
+
+The logit matrix is O(M^2): 4096 pairs make 64 MB per copy, and softmax plus gradients keep
+several. So rows are processed in blocks under activation checkpointing: only one block's
+logits exist at a time, and backward recomputes them (M^2 d flops, negligible next to the
+transformer). Memory for the loss is then O(block x M).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.utils.checkpoint import checkpoint
 
 from cpt_core.dist.group import gather, reduce_sum
 
@@ -40,11 +46,15 @@ class LossOutput:
     global_loss: torch.Tensor  # detached, identical on every rank
 
 
+BLOCK_ROWS = 256
+
+
 def contrastive_loss(
     queries: torch.Tensor,
     documents: torch.Tensor,
     scale: torch.Tensor,
     negatives: torch.Tensor | None = None,
+    block_rows: int = BLOCK_ROWS,
 ) -> LossOutput:
     """queries, documents: [m, d] normalised local rows; negatives: [m * k, d] or None."""
     all_queries, offset = gather(queries)
@@ -54,11 +64,33 @@ def contrastive_loss(
         columns = torch.cat([all_documents, gather(negatives)[0]], dim=0)
     batch = all_queries.shape[0]
     labels = torch.arange(offset, offset + queries.shape[0], device=queries.device)
-    row_logits = scale * queries @ columns.T
-    col_logits = scale * documents @ all_queries.T
-    total = F.cross_entropy(row_logits, labels, reduction="sum") + F.cross_entropy(
-        col_logits, labels, reduction="sum"
-    )
-    loss = total / (2 * batch)
-    accuracy = (row_logits.argmax(dim=1) == labels).float().mean()
-    return LossOutput(loss, accuracy.detach(), reduce_sum(loss.detach()))
+    row_loss, row_hits = _cross_entropy(queries, columns, labels, scale, block_rows)
+    col_loss, _ = _cross_entropy(documents, all_queries, labels, scale, block_rows)
+    loss = (row_loss + col_loss) / (2 * batch)
+    accuracy = row_hits / queries.shape[0]
+    return LossOutput(loss, accuracy, reduce_sum(loss.detach()))
+
+
+def _cross_entropy(
+    rows: torch.Tensor, columns: torch.Tensor, labels: torch.Tensor, scale: torch.Tensor, block: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed cross-entropy of scale * rows @ columns.T against labels, and the count of rows
+    whose label scored highest; blockwise with recomputation when there are many rows."""
+    if rows.shape[0] <= block:
+        return _block(rows, columns, labels, scale)
+    total, hits = rows.new_zeros(()), rows.new_zeros(())
+    for start in range(0, rows.shape[0], block):
+        part = slice(start, start + block)
+        loss, correct = checkpoint(
+            _block, rows[part], columns, labels[part], scale, use_reentrant=False
+        )
+        total, hits = total + loss, hits + correct
+    return total, hits
+
+
+def _block(
+    rows: torch.Tensor, columns: torch.Tensor, labels: torch.Tensor, scale: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    logits = scale * rows @ columns.T
+    hits = (logits.argmax(dim=1) == labels).sum().to(rows.dtype)
+    return F.cross_entropy(logits, labels, reduction="sum"), hits
