@@ -4,9 +4,11 @@ For each batch size, the same model, sequence length and data go through (a) cpt
 full-batch step, (b) cpt's gradient-cache step and (c) sentence-transformers'
 CachedMultipleNegativesRankingLoss in its symmetric form (the same loss) with the same mini-batch.
 A step here is forward + backward (the optimiser update is identical for all three and left
-out). Every measurement runs in a fresh subprocess; peak memory is what the steps add above
-the loaded model and data (resident set on CPU, reset through /proc/self/clear_refs; the
-allocator's peak on CUDA). Data: SciFact (title, abstract) pairs, real text of varied length;
+out). Every measurement runs in a fresh subprocess. "peak" is the most memory the steps add
+above the loaded model and data, the warm-up step included (a fresh process's first step grows
+the allocator); "steady" is what the timed steps add above the memory left after warm-up.
+Memory is the resident set on CPU (peak reset through /proc/self/clear_refs) and the
+allocator's peak on CUDA. Data: SciFact (title, abstract) pairs, real text of varied length;
 or CoSQA (query, code), with `--data cosqa`.
 
     python bench/train.py                                  # CPU sweep, small random Llama
@@ -82,13 +84,10 @@ def measure(
     dtype = torch.bfloat16 if cuda else torch.float32
     queries, documents = pairs(batch, data)
     run, n_params, tokens = _builder(method)(model, queries, documents, chunk, seq, dtype)
-    baseline = psutil.Process().memory_info().rss
-    if cuda:
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    else:
-        Path("/proc/self/clear_refs").write_text("5")  # restart the peak-RSS (VmHWM) counter
+    baseline = _reset_peak(cuda)
     run()  # warm-up: first-touch allocations and one-off set-up are not the steady state
+    first_peak = _peak(cuda) - baseline
+    steady_base = _reset_peak(cuda)
     times = []
     for _ in range(steps):
         start = time.perf_counter()
@@ -97,7 +96,7 @@ def measure(
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     seconds = statistics.median(times)
-    peak = torch.cuda.max_memory_allocated() if cuda else _vm_hwm() - baseline
+    steady_peak = _peak(cuda) - steady_base
     flops = 6 * n_params * tokens * (1 if method == "plain" else 4 / 3)
     return {
         "method": method,
@@ -106,13 +105,27 @@ def measure(
         "seconds": seconds,
         "pairs_per_s": batch / seconds,
         "tokens_per_s": tokens / seconds,
-        "peak_mb": peak / 2**20,
+        "peak_mb": max(first_peak, steady_peak + steady_base - baseline) / 2**20,
+        "steady_mb": steady_peak / 2**20,
         "mfu": flops / seconds / H100_BF16_PEAK if cuda else None,
     }
 
 
-def _vm_hwm() -> int:
-    """Peak resident memory since the last clear_refs reset, in bytes (Linux)."""
+def _reset_peak(cuda: bool) -> int:
+    """Restart the peak counter; return current memory, the base the next peak is taken over."""
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        return torch.cuda.memory_allocated()
+    Path("/proc/self/clear_refs").write_text("5")  # Linux: restart the VmHWM counter
+    return psutil.Process().memory_info().rss
+
+
+def _peak(cuda: bool) -> int:
+    """Peak memory since the last reset: the allocator's on CUDA, resident set (VmHWM) on CPU."""
+    if cuda:
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated()
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) * 1024
@@ -244,8 +257,9 @@ def print_table(rows: list[dict], args) -> None:
     print(f"median of {args.steps} steps\n")
     by = {(r["method"], r["batch"]): r for r in rows}
     smallest = min(r["batch"] for r in rows)
-    columns = ["method", "batch", "s/step", "pairs/s", "peak MB", "vs plain (time)"]
-    columns += ["vs st-cached (pairs/s)", f"peak vs batch {smallest}"] + (["MFU"] if cuda else [])
+    columns = ["method", "batch", "s/step", "pairs/s", "peak MB", "steady MB", "vs plain (time)"]
+    columns += ["vs st-cached (pairs/s)", f"peak vs batch {smallest}"]
+    columns += [f"steady vs batch {smallest}"] + (["MFU"] if cuda else [])
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))
     for r in rows:
@@ -258,9 +272,11 @@ def print_table(rows: list[dict], args) -> None:
             f"{r['seconds']:.2f}",
             f"{r['pairs_per_s']:.1f}",
             f"{r['peak_mb']:.0f}",
+            f"{r['steady_mb']:.0f}",
             f"{r['seconds'] / plain['seconds']:.2f}x" if plain else "-",
             f"{r['pairs_per_s'] / st['pairs_per_s']:.2f}x" if st else "-",
             f"{r['peak_mb'] / first['peak_mb']:.2f}x",
+            f"{r['steady_mb'] / first['steady_mb']:.2f}x",
         ]
         if r["mfu"] is not None:
             cells.append(f"{100 * r['mfu']:.0f}%")
