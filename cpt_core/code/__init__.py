@@ -1,0 +1,1 @@
+"""Code pairs: tree-sitter languages, (docstring, implementation) extraction, code filters."""
