@@ -38,7 +38,10 @@ class FilterConfig:
     max_file_bytes: int = MAX_FILE_BYTES
 
 
-def file_reason(path: str, source: bytes, config: FilterConfig = FilterConfig()) -> str | None:
+DEFAULT_FILTERS = FilterConfig()
+
+
+def file_reason(path: str, source: bytes, config: FilterConfig = DEFAULT_FILTERS) -> str | None:
     """Why a whole file is skipped, or None."""
     if len(source) > config.max_file_bytes:
         return "file_too_large"
@@ -53,7 +56,7 @@ def file_reason(path: str, source: bytes, config: FilterConfig = FilterConfig())
     return None
 
 
-def function_reason(function: Function, config: FilterConfig = FilterConfig()) -> str | None:
+def function_reason(function: Function, config: FilterConfig = DEFAULT_FILTERS) -> str | None:
     """Why one extracted function is skipped, or None."""
     if len(function.docstring.split()) < config.min_doc_tokens:
         return "short_docstring"

@@ -1,0 +1,89 @@
+"""One source file in, its outcomes out: pair rows, filtered functions, dead letters.
+
+This is the whole per-file logic of the code miner as a pure function; the Beam job only
+distributes it. Every function found ends up in exactly one bucket, so counts add up.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from cpt_core.code.extract import extract
+from cpt_core.code.filters import DEFAULT_FILTERS, FilterConfig, file_reason, function_reason
+from cpt_core.code.languages import language_for
+from cpt_core.code.sources import SourceFile
+from cpt_core.data.schema import pair_id
+from cpt_core.data.split import split_for
+from cpt_core.dedup.minhash import exact_key
+
+
+@dataclass(frozen=True)
+class Filtered:
+    reason: str
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    repo: str
+    path: str
+    reason: str
+    detail: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(vars(self), sort_keys=True)
+
+
+def mine_file(
+    file: SourceFile, licence: str, config: FilterConfig = DEFAULT_FILTERS
+) -> Iterator[dict | Filtered | DeadLetter]:
+    spec = language_for(file.path)
+    if spec is None:
+        return
+    if b"\x00" in file.data[:8192]:
+        yield DeadLetter(file.repo, file.path, "binary_file")
+        return
+    try:
+        text = file.data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        yield DeadLetter(file.repo, file.path, "undecodable", f"byte {exc.start}: {exc.reason}")
+        return
+    if reason := file_reason(file.path, file.data, config):
+        yield Filtered(reason)
+        return
+    result = extract(text.encode("utf-8"), spec.name)
+    if result.error_nodes:
+        yield Filtered("file_with_syntax_errors")  # counted once per file; its good parts go on
+    if result.broken:
+        yield Filtered("function_with_syntax_errors", result.broken)
+    if result.undocumented:
+        yield Filtered("undocumented", result.undocumented)
+    for function in result.functions:
+        if reason := function_reason(function, config):
+            yield Filtered(reason)
+            continue
+        source = f"{file.repo}/{file.path}"
+        meta = {
+            "repo": file.repo,
+            "path": file.path,
+            "function": function.name,
+            "start_line": function.start_line,
+            "end_line": function.end_line,
+            "is_method": function.is_method,
+            "licence": licence,
+            "docstring": function.docstring,
+            "code_hash": exact_key(function.code),
+        }
+        yield {
+            "pair_id": pair_id("code", source, function.summary, function.code),
+            "kind": "code",
+            "x": function.summary,
+            "y": function.code,
+            "language": spec.name,
+            "source": source,
+            "split": split_for(file.repo),
+            "meta": json.dumps(meta, sort_keys=True),
+            "negatives": None,
+        }

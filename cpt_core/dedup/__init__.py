@@ -1,0 +1,1 @@
+"""Deduplication shared by both miners: normalisation, exact hashes, MinHash and LSH bands."""
