@@ -7,8 +7,9 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from cpt_core.code.mine import DeadLetter, Filtered, mine_file
-from cpt_core.code.sources import SourceFile, SourceProblem, read_repository
+from cpt_core.code.mine import Filtered, mine_file
+from cpt_core.code.sources import SourceFile, read_repository
+from cpt_core.data.dead_letter import DeadLetter
 from cpt_core.dedup.minhash import Banding, exact_key, jaccard, signature
 
 FIXTURES = Path(__file__).parent / "fixtures" / "code"
@@ -53,11 +54,11 @@ def test_bad_archives_are_reported_not_raised(tmp_path):
     (tmp_path / "evil.tar.gz").write_bytes(buffer.getvalue())
     items = list(read_repository(str(tmp_path / "evil.tar.gz")))
     assert [i.path for i in items if isinstance(i, SourceFile)] == ["ok.py"]
-    assert sorted(i.path for i in items if isinstance(i, SourceProblem)) == [
+    assert sorted(i.item for i in items if isinstance(i, DeadLetter)) == [
         "../escape.py",
         "/etc/abs.py",
     ]
-    assert {i.reason for i in items if isinstance(i, SourceProblem)} == {"unsafe_archive_path"}
+    assert {i.reason for i in items if isinstance(i, DeadLetter)} == {"unsafe_archive_path"}
 
     big = gzip.compress(b"x" * 100_000)
     (tmp_path / "cut.tar.gz").write_bytes(big[: len(big) // 2])
@@ -78,7 +79,7 @@ def test_symlink_loops_do_not_trap_the_walk(tmp_path):
         "pkg/Sample.java",
         "pkg/sample.py",
     ]
-    assert [(i.path, i.reason) for i in items if isinstance(i, SourceProblem)] == [
+    assert [(i.item, i.reason) for i in items if isinstance(i, DeadLetter)] == [
         ("pkg/link.py", "symlink")
     ]
 
@@ -107,7 +108,12 @@ def test_mine_file_dead_letters():
     latin = SourceFile("r", "b.py", "def f():\n    '''Caf\xe9 menu.'''\n".encode("latin-1"))
     (dead,) = mine_file(latin, "MIT")
     assert isinstance(dead, DeadLetter) and dead.reason == "undecodable"
-    assert json.loads(dead.to_json())["path"] == "b.py"
+    assert json.loads(dead.to_json()) == {
+        "source": "r",
+        "item": "b.py",
+        "reason": "undecodable",
+        "detail": dead.detail,
+    }
     tests = SourceFile("r", "tests/test_x.py", b"def f():\n    pass\n")
     assert list(mine_file(tests, "MIT")) == [Filtered("test_file")]
 

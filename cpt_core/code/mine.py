@@ -14,6 +14,7 @@ from cpt_core.code.extract import extract
 from cpt_core.code.filters import DEFAULT_FILTERS, FilterConfig, file_reason, function_reason
 from cpt_core.code.languages import language_for
 from cpt_core.code.sources import SourceFile
+from cpt_core.data.dead_letter import DeadLetter
 from cpt_core.data.schema import pair_id
 from cpt_core.data.split import split_for
 from cpt_core.dedup.minhash import exact_key
@@ -23,17 +24,6 @@ from cpt_core.dedup.minhash import exact_key
 class Filtered:
     reason: str
     count: int = 1
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    repo: str
-    path: str
-    reason: str
-    detail: str = ""
-
-    def to_json(self) -> str:
-        return json.dumps(vars(self), sort_keys=True)
 
 
 def mine_file(

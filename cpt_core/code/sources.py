@@ -1,7 +1,7 @@
 """Stream the source files of a repository: a folder, a git checkout, a .tar.gz or a .zip.
 
 Files are yielded one at a time (a huge repository never has to fit in memory). Anything that
-cannot be read becomes a `SourceProblem` with a reason instead of an exception, so one broken
+cannot be read becomes a `DeadLetter` with a reason instead of an exception, so one broken
 archive or unreadable file never stops a mining run and is never silently lost.
 """
 
@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 
 from cpt_core.code.languages import language_for
 from cpt_core.code.licence import LICENCE_FILES
+from cpt_core.data.dead_letter import DeadLetter
 
 MAX_READ_BYTES = 4_000_000  # larger files are reported, not read (the filter cap is 1 MB)
 
@@ -26,14 +27,6 @@ class SourceFile:
     repo: str
     path: str  # POSIX, relative to the repository root
     data: bytes
-
-
-@dataclass(frozen=True)
-class SourceProblem:
-    repo: str
-    path: str
-    reason: str
-    detail: str = ""
 
 
 def repo_name(location: str) -> str:
@@ -49,7 +42,7 @@ def wanted(path: str) -> bool:
     return language_for(path) is not None or PurePosixPath(path).name in LICENCE_FILES
 
 
-def read_repository(location: str) -> Iterator[SourceFile | SourceProblem]:
+def read_repository(location: str) -> Iterator[SourceFile | DeadLetter]:
     repo = repo_name(location)
     path = Path(location)
     try:
@@ -60,14 +53,14 @@ def read_repository(location: str) -> Iterator[SourceFile | SourceProblem]:
         elif location.endswith(".zip"):
             yield from _zip(path, repo)
         elif not path.exists():
-            yield SourceProblem(repo, "", "missing_repository", location)
+            yield DeadLetter(repo, "", "missing_repository", location)
         else:
-            yield SourceProblem(repo, "", "unsupported_repository", location)
+            yield DeadLetter(repo, "", "unsupported_repository", location)
     except (OSError, tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
-        yield SourceProblem(repo, "", "broken_archive", f"{type(exc).__name__}: {exc}")
+        yield DeadLetter(repo, "", "broken_archive", f"{type(exc).__name__}: {exc}")
 
 
-def _folder(root: Path, repo: str) -> Iterator[SourceFile | SourceProblem]:
+def _folder(root: Path, repo: str) -> Iterator[SourceFile | DeadLetter]:
     # followlinks=False: a symlink loop cannot trap the walk; linked files are reported
     for directory, dirs, files in os.walk(root, followlinks=False):
         dirs.sort()
@@ -78,64 +71,64 @@ def _folder(root: Path, repo: str) -> Iterator[SourceFile | SourceProblem]:
                 yield _read(full, repo, rel)
 
 
-def _git(root: Path, repo: str) -> Iterator[SourceFile | SourceProblem]:
+def _git(root: Path, repo: str) -> Iterator[SourceFile | DeadLetter]:
     listed = subprocess.run(
         ["git", "-C", str(root), "ls-files", "-z"], capture_output=True, check=False
     )
     if listed.returncode != 0:
-        yield SourceProblem(repo, "", "broken_git", listed.stderr.decode(errors="replace")[:200])
+        yield DeadLetter(repo, "", "broken_git", listed.stderr.decode(errors="replace")[:200])
         return
     for rel in sorted(p for p in listed.stdout.decode().split("\0") if p):
         if wanted(rel):
             yield _read(root / rel, repo, rel)
 
 
-def _read(full: Path, repo: str, rel: str) -> SourceFile | SourceProblem:
+def _read(full: Path, repo: str, rel: str) -> SourceFile | DeadLetter:
     if full.is_symlink():
-        return SourceProblem(repo, rel, "symlink")
+        return DeadLetter(repo, rel, "symlink")
     try:
         size = full.stat().st_size
         if size > MAX_READ_BYTES:
-            return SourceProblem(repo, rel, "file_too_large", f"{size} bytes")
+            return DeadLetter(repo, rel, "file_too_large", f"{size} bytes")
         return SourceFile(repo, rel, full.read_bytes())
     except OSError as exc:
-        return SourceProblem(repo, rel, "unreadable_file", str(exc))
+        return DeadLetter(repo, rel, "unreadable_file", str(exc))
 
 
 def _unsafe(name: str) -> bool:
     return name.startswith("/") or ".." in PurePosixPath(name).parts
 
 
-def _tar(path: Path, repo: str) -> Iterator[SourceFile | SourceProblem]:
+def _tar(path: Path, repo: str) -> Iterator[SourceFile | DeadLetter]:
     with tarfile.open(path, mode="r:*") as archive:
         for member in archive:  # streams: members are read as they come
             name = _strip_top(member.name)
             if _unsafe(member.name):
-                yield SourceProblem(repo, member.name, "unsafe_archive_path")
+                yield DeadLetter(repo, member.name, "unsafe_archive_path")
             elif member.issym() or member.islnk():
-                yield SourceProblem(repo, name, "symlink")
+                yield DeadLetter(repo, name, "symlink")
             elif member.isfile() and wanted(name):
                 if member.size > MAX_READ_BYTES:
-                    yield SourceProblem(repo, name, "file_too_large", f"{member.size} bytes")
+                    yield DeadLetter(repo, name, "file_too_large", f"{member.size} bytes")
                     continue
                 handle = archive.extractfile(member)
                 yield SourceFile(repo, name, handle.read() if handle else b"")
 
 
-def _zip(path: Path, repo: str) -> Iterator[SourceFile | SourceProblem]:
+def _zip(path: Path, repo: str) -> Iterator[SourceFile | DeadLetter]:
     with zipfile.ZipFile(path) as archive:
         for info in archive.infolist():
             name = _strip_top(info.filename)
             if _unsafe(info.filename):
-                yield SourceProblem(repo, info.filename, "unsafe_archive_path")
+                yield DeadLetter(repo, info.filename, "unsafe_archive_path")
             elif not info.is_dir() and wanted(name):
                 if info.file_size > MAX_READ_BYTES:
-                    yield SourceProblem(repo, name, "file_too_large", f"{info.file_size} bytes")
+                    yield DeadLetter(repo, name, "file_too_large", f"{info.file_size} bytes")
                     continue
                 try:
                     yield SourceFile(repo, name, archive.read(info))
                 except (zipfile.BadZipFile, OSError, EOFError) as exc:
-                    yield SourceProblem(repo, name, "broken_archive", str(exc))
+                    yield DeadLetter(repo, name, "broken_archive", str(exc))
 
 
 def _strip_top(name: str) -> str:
