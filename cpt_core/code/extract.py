@@ -166,8 +166,8 @@ def _clean_comment(block: list[str], spec: LanguageSpec) -> str:
     if spec.doc == "block":
         body = block[0].removeprefix("/**").removesuffix("*/")
         lines = [line.strip().removeprefix("*") for line in body.splitlines()]
-        return "\n".join(line[1:] if line.startswith(" ") else line for line in lines)
-    lines = [line.removeprefix(spec.comment_prefix) for line in block]
+    else:
+        lines = [line.removeprefix(spec.comment_prefix) for line in block]
     return "\n".join(line[1:] if line.startswith(" ") else line for line in lines)
 
 

@@ -36,14 +36,14 @@ def mine_file(
         yield DeadLetter(file.repo, file.path, "binary_file")
         return
     try:
-        text = file.data.decode("utf-8")
+        file.data.decode("utf-8")  # validation only: tree-sitter parses the bytes themselves
     except UnicodeDecodeError as exc:
         yield DeadLetter(file.repo, file.path, "undecodable", f"byte {exc.start}: {exc.reason}")
         return
     if reason := file_reason(file.path, file.data, config):
         yield Filtered(reason)
         return
-    result = extract(text.encode("utf-8"), spec.name)
+    result = extract(file.data, spec.name)
     if result.error_nodes:
         yield Filtered("file_with_syntax_errors")  # counted once per file; its good parts go on
     if result.broken:

@@ -44,7 +44,7 @@ class Banding:
 
     @classmethod
     def for_threshold(cls, threshold: float, num_perm: int = NUM_PERM) -> Banding:
-        options = [(b, num_perm // b) for b in range(1, num_perm + 1) if num_perm // b >= 1]
+        options = [(b, num_perm // b) for b in range(1, num_perm + 1)]
         b, r = min(options, key=lambda o: abs((1 / o[0]) ** (1 / o[1]) - threshold))
         return cls(b, r)
 
