@@ -18,6 +18,9 @@ models_app = typer.Typer(no_args_is_help=True, help="Pretrained decoders: fetch 
 pairs_app = typer.Typer(no_args_is_help=True, help="Build pair shards from existing data sets.")
 app.add_typer(models_app, name="models")
 app.add_typer(pairs_app, name="pairs")
+mine_app = typer.Typer(no_args_is_help=True, help="Beam jobs that mine pairs from raw data.")
+app.add_typer(mine_app, name="mine")
+BEAM_PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
 @models_app.command("list")
@@ -56,6 +59,30 @@ def pairs_beir(
     rows = beir_pairs(folder, split, pair_split="train" if split == "train" else "test")
     manifest = write_dataset(rows, out, kind="text", inputs=[str(folder)], config={"split": split})
     typer.echo(f"{manifest.counts['rows']} pairs -> {out}")
+
+
+@mine_app.command("code", context_settings=BEAM_PASSTHROUGH)
+def mine_code(
+    ctx: typer.Context,
+    output: Annotated[str, typer.Option(help="Dataset folder to create (local or gs://...).")],
+    input: Annotated[
+        list[str] | None, typer.Option(help="Repository: folder, git, .tar.gz, .zip or glob.")
+    ] = None,
+    input_list: Annotated[
+        list[str] | None, typer.Option(help="File listing repositories, one per line.")
+    ] = None,
+    config: Annotated[str | None, typer.Option(help="Preset, e.g. configs/mine-code.yaml.")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override: --set dedupe.near_threshold=0.9")
+    ] = None,
+) -> None:
+    """(docstring, code) pairs from repositories. Other options go to Beam (--runner=...)."""
+    from beam_jobs.extract_code_pairs import mine
+    from beam_jobs.options import quiet_beam
+
+    quiet_beam()
+    overrides = dict(_parse_override(item) for item in set_ or [])
+    mine(input or [], input_list or [], output, config, overrides, beam_args=ctx.args)
 
 
 @app.command()

@@ -9,26 +9,30 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cpt_core.errors import CptError
 
+C = TypeVar("C", bound=BaseModel)
 
-class _Strict(BaseModel):
+
+class Strict(BaseModel):
+    """A config section: immutable, and unknown keys are an error rather than ignored."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Delimiters(_Strict):
+class Delimiters(Strict):
     """Opening and closing text around each side; the closing one is the pooled token."""
 
     query: tuple[str, str] = ("[", "]")
     document: tuple[str, str] = ("{", "}")
 
 
-class ModelConfig(_Strict):
+class ModelConfig(Strict):
     name: str = "smollm2-135m"  # registry name, local folder or Hugging Face id
     max_length: int = Field(128, ge=4)
     delimiters: Delimiters = Delimiters()
@@ -36,13 +40,13 @@ class ModelConfig(_Strict):
     gradient_checkpointing: bool = False
 
 
-class LossConfig(_Strict):
+class LossConfig(Strict):
     init_scale: float = Field(1 / 0.07, gt=0)  # exp(tau) at start, as CLIP
     max_scale: float = Field(100.0, gt=0)  # CLIP's clamp on exp(tau)
     learn_scale: bool = True
 
 
-class OptimConfig(_Strict):
+class OptimConfig(Strict):
     lr: float = Field(2e-5, gt=0)
     scale_lr: float = Field(1e-3, ge=0)  # tau learns faster than the weights
     weight_decay: float = Field(0.01, ge=0)
@@ -53,14 +57,24 @@ class OptimConfig(_Strict):
     grad_clip: float = Field(1.0, gt=0)
 
 
-class DataConfig(_Strict):
+class DataConfig(Strict):
     batch_size: int = Field(256, ge=2)  # global batch: pairs contrasted against each other
     chunk_size: int = Field(0, ge=0)  # gradient-cache mini-batch; 0 embeds the batch at once
     seed: int = 0
     hard_negatives: int = Field(0, ge=0)  # per pair, from the shard's `negatives` column
 
 
-class TrainConfig(_Strict):
+class DedupeConfig(Strict):
+    """Dedupe for both miners: exact on a normalised hash, near on MinHash LSH bands."""
+
+    near_threshold: float = Field(0.8, gt=0, le=1)  # estimated Jaccard over token 5-grams
+
+
+class ShardConfig(Strict):
+    rows_per_shard: int = Field(50_000, ge=1)  # hash-partitioned, so shards come out about equal
+
+
+class TrainConfig(Strict):
     model: ModelConfig = ModelConfig()
     loss: LossConfig = LossConfig()
     optim: OptimConfig = OptimConfig()
@@ -77,7 +91,12 @@ class TrainConfig(_Strict):
 
 
 def load_config(path: str | Path | None = None, **overrides: object) -> TrainConfig:
-    """Read a YAML preset (or the defaults) and apply dotted overrides like `optim.lr=1e-4`."""
+    """Read a training preset (or the defaults) with dotted overrides like `optim.lr=1e-4`."""
+    return load_preset(TrainConfig, path, **overrides)
+
+
+def load_preset(model: type[C], path: str | Path | None = None, **overrides: object) -> C:
+    """Read a YAML preset into `model` (or its defaults) and apply dotted overrides."""
     raw: dict = {}
     if path is not None:
         path = Path(path)
@@ -94,7 +113,7 @@ def load_config(path: str | Path | None = None, **overrides: object) -> TrainCon
             node = node.setdefault(key, {})
         node[leaf] = value
     try:
-        return TrainConfig.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])

@@ -1,4 +1,5 @@
 import importlib.metadata
+import sysconfig
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -9,6 +10,8 @@ from cpt_core.code.extract import Function
 from cpt_core.code.filters import FilterConfig, file_reason, function_reason
 from cpt_core.code.licence import detect_licence
 from cpt_core.data.split import split_for
+
+CPYTHON_LICENSE = Path(sysconfig.get_paths()["stdlib"], "LICENSE.txt")
 
 GOOD = Function(
     name="parse_header",
@@ -104,6 +107,11 @@ def test_licence_from_a_package_and_a_debian_copyright_file():
     debian = "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\nFiles: *\nLicense: GPL-2\n"
     assert detect_licence(debian) == "GPL-2"
     assert detect_licence("All rights reserved.") == "unknown"
+
+
+@pytest.mark.skipif(not CPYTHON_LICENSE.is_file(), reason="this Python ships no LICENSE.txt")
+def test_cpython_licence_is_not_mistaken_for_the_isc_text_inside_it():
+    assert detect_licence(CPYTHON_LICENSE.read_text()) == "Python-2.0"
 
 
 def test_split_is_deterministic_and_proportioned():

@@ -8,10 +8,12 @@ files. Every rejection returns a reason string, so the miner can count it rather
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from pydantic import Field
+
 from cpt_core.code.extract import Function
+from cpt_core.config import Strict
 
 MAX_FILE_BYTES = 1_000_000
 
@@ -31,11 +33,10 @@ GENERATED = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class FilterConfig:
-    min_doc_tokens: int = 3
-    min_code_lines: int = 3
-    max_file_bytes: int = MAX_FILE_BYTES
+class FilterConfig(Strict):
+    min_doc_tokens: int = Field(3, ge=0)
+    min_code_lines: int = Field(3, ge=0)
+    max_file_bytes: int = Field(MAX_FILE_BYTES, ge=1)
 
 
 DEFAULT_FILTERS = FilterConfig()

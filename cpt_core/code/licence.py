@@ -27,6 +27,8 @@ TITLES: list[tuple[str, tuple[str, ...]]] = [
 ]
 # (SPDX id, phrases that must all appear anywhere), most specific first
 BODIES: list[tuple[str, tuple[str, ...]]] = [
+    # CPython's LICENSE: its history first, then the PSF, BeOpen, CNRI and (0-clause BSD) terms
+    ("Python-2.0", ("history of the software", "python software foundation license version 2")),
     ("MIT", ("permission is hereby granted, free of charge",)),
     ("BSD-3-Clause", ("redistribution and use in source and binary forms", "neither the name")),
     ("BSD-2-Clause", ("redistribution and use in source and binary forms",)),

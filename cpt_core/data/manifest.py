@@ -26,6 +26,10 @@ class ShardEntry:
     bytes: int
     sha256: str
 
+    @classmethod
+    def of(cls, path: str, rows: int, data: bytes) -> ShardEntry:
+        return cls(path, rows, len(data), hashlib.sha256(data).hexdigest())
+
 
 @dataclass
 class Manifest:
@@ -36,6 +40,7 @@ class Manifest:
     counts: dict
     shards: list[ShardEntry]
     created: str = ""
+    dead_letters: list[ShardEntry] = field(default_factory=list)  # JSONL: what could not be used
     schema_version: int = SCHEMA_VERSION
     config_hash: str = field(init=False)
 
@@ -48,11 +53,14 @@ class Manifest:
         body.pop("created")
         return _digest(body)
 
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
     def write(self, folder: Path) -> Path:
         """Write atomically (temp file + rename): a reader never sees half a manifest."""
         target = folder / MANIFEST_NAME
         tmp = folder / f".{MANIFEST_NAME}.tmp"
-        tmp.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+        tmp.write_text(self.to_json())
         os.replace(tmp, target)
         return target
 
@@ -60,22 +68,22 @@ class Manifest:
     def read(cls, folder: Path) -> Manifest:
         path = folder / MANIFEST_NAME
         try:
-            body = json.loads(path.read_text())
-            body.pop("config_hash", None)
-            body["shards"] = [ShardEntry(**s) for s in body["shards"]]
-            return cls(**body)
+            return cls.from_json(path.read_text())
         except FileNotFoundError as exc:
             raise CptError(f"{folder} has no {MANIFEST_NAME}: the dataset is incomplete") from exc
+        except CptError as exc:
+            raise CptError(f"{path} is {exc}") from exc
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        try:
+            body = json.loads(text)
+            body.pop("config_hash", None)
+            body["shards"] = [ShardEntry(**s) for s in body["shards"]]
+            body["dead_letters"] = [ShardEntry(**s) for s in body.get("dead_letters", [])]
+            return cls(**body)
         except (ValueError, TypeError, KeyError) as exc:
-            raise CptError(f"{path} is not a valid manifest: {exc}") from exc
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+            raise CptError(f"not a valid manifest: {exc}") from exc
 
 
 def _digest(obj: object) -> str:

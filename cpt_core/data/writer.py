@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cpt_core import __version__
-from cpt_core.data.manifest import Manifest, ShardEntry, file_sha256
+from cpt_core.data.manifest import Manifest, ShardEntry
 from cpt_core.data.schema import PAIR_SCHEMA
 from cpt_core.errors import CptError
 
@@ -67,6 +67,18 @@ def write_dataset(
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def shard_name(index: int) -> str:
+    return f"pairs-{index:05d}.parquet"
+
+
+def encode_shard(rows: list[dict]) -> bytes:
+    """One Parquet shard's bytes; the same rows in the same order always give the same bytes."""
+    sink = pa.BufferOutputStream()
+    table = pa.Table.from_pylist(rows, schema=PAIR_SCHEMA)
+    pq.write_table(table, sink, row_group_size=ROW_GROUP_ROWS, compression="zstd")
+    return sink.getvalue().to_pybytes()
+
+
 def _write_shards(
     rows: Iterable[dict], staging: Path, rows_per_shard: int
 ) -> tuple[list[ShardEntry], Counter, Counter]:
@@ -76,11 +88,10 @@ def _write_shards(
     buffer: list[dict] = []
 
     def flush() -> None:
-        name = f"pairs-{len(shards):05d}.parquet"
-        table = pa.Table.from_pylist(buffer, schema=PAIR_SCHEMA)
-        pq.write_table(table, staging / name, row_group_size=ROW_GROUP_ROWS, compression="zstd")
-        path = staging / name
-        shards.append(ShardEntry(name, len(buffer), path.stat().st_size, file_sha256(path)))
+        name = shard_name(len(shards))
+        data = encode_shard(buffer)
+        (staging / name).write_bytes(data)
+        shards.append(ShardEntry.of(name, len(buffer), data))
         buffer.clear()
 
     for row in rows:

@@ -1,0 +1,231 @@
+"""The end of every mining job: a dataset folder written deterministically and atomically.
+
+Rows are hash-partitioned on their id into `ceil(rows / rows_per_shard)` shards and sorted
+inside each shard, so the same rows always give byte-identical files whatever the runner's
+ordering. Dead letters are written the same way as JSONL. Counts are computed as data (they are
+exact on every runner) and go into the manifest. Everything lands in a hidden staging folder;
+the manifest is written last and the folder is then renamed into place, so a failed run never
+leaves something that looks like a complete dataset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import posixpath
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from beam_jobs.inputs import is_local
+from cpt_core import __version__
+from cpt_core.data.dead_letter import DeadLetter
+from cpt_core.data.manifest import MANIFEST_NAME, Manifest, ShardEntry
+from cpt_core.data.writer import encode_shard
+from cpt_core.errors import CptError
+
+# "_" keeps it out of Parquet dataset discovery (pyarrow and Spark skip "_" and "." names)
+DEAD_LETTERS = "_dead_letters"
+
+
+def staging_for(output: str) -> str:
+    """A hidden sibling of `output`, unique per run; readers skip hidden folders."""
+    parent, name = posixpath.split(output.rstrip("/"))
+    return posixpath.join(parent, f".{name}.tmp-{uuid.uuid4().hex[:12]}")
+
+
+def refuse_existing(output: str) -> None:
+    if FileSystems.exists(output.rstrip("/") + "/" + MANIFEST_NAME) or (
+        is_local(output) and os.path.exists(output)
+    ):
+        raise CptError(f"output {output} already exists; remove it or choose another path")
+
+
+class WriteDataset(beam.PTransform):
+    """{"rows": pair dicts, "counts": ((group, name), n), "dead": DeadLetter} -> a dataset."""
+
+    def __init__(
+        self,
+        output: str,
+        staging: str,
+        *,
+        kind: str,
+        inputs: list[str],
+        config: dict,
+        rows_per_shard: int,
+    ):
+        super().__init__()
+        self.output, self.staging = output, staging
+        self.kind, self.inputs, self.config = kind, inputs, config
+        self.rows_per_shard = rows_per_shard
+
+    def expand(self, parts):
+        rows, counts, dead = parts["rows"], parts["counts"], parts["dead"]
+        written = rows | "RowCounts" >> beam.FlatMap(
+            lambda r: [(("by_split", r["split"]), 1), (("by_language", r["language"] or "-"), 1)]
+        )
+        failed = dead | "DeadCounts" >> beam.Map(lambda d: (("dead_letters", d.reason), 1))
+        totals = (
+            (counts, written, failed)
+            | "AllCounts" >> beam.Flatten()
+            | "Sum" >> beam.CombinePerKey(sum)
+            | "Collect" >> beam.combiners.ToList()
+            | "Nest" >> beam.Map(nest_counts)
+        )
+        per_shard = self.rows_per_shard
+        pairs = WriteShards(self.staging, "pairs", ".parquet", _pair_id, encode_shard, per_shard)
+        shards = rows | "Pairs" >> pairs
+        letters = WriteShards(
+            self.staging, f"{DEAD_LETTERS}/dead-letters", ".jsonl", DeadLetter.to_json,
+            _encode_jsonl, per_shard,
+        )  # fmt: skip
+        dead_files = dead | "DeadLetters" >> letters
+        finish = _Finish(self.output, self.staging, self.kind, self.inputs, self.config)
+        return (
+            rows.pipeline
+            | "Once" >> beam.Create([None])
+            | "Publish"
+            >> beam.Map(
+                finish,
+                shards=beam.pvalue.AsList(shards),
+                dead=beam.pvalue.AsList(dead_files),
+                counts=beam.pvalue.AsSingleton(totals),
+            )
+        )
+
+
+class WriteShards(beam.PTransform):
+    """Items -> files `{prefix}-{i:05d}{suffix}` in `folder`, hash-partitioned and sorted by key."""
+
+    def __init__(
+        self,
+        folder: str,
+        prefix: str,
+        suffix: str,
+        key: Callable[[object], str],
+        encode: Callable[[list], bytes],
+        rows_per_shard: int,
+    ):
+        super().__init__()
+        self.folder, self.prefix, self.suffix = folder, prefix, suffix
+        self.key, self.encode, self.rows_per_shard = key, encode, rows_per_shard
+
+    def expand(self, items):
+        per_shard = self.rows_per_shard
+        shard_count = (
+            items
+            | "Count" >> beam.combiners.Count.Globally()
+            | "Shards" >> beam.Map(lambda n: max(1, math.ceil(n / per_shard)))
+        )
+        return (
+            items
+            | "Assign"
+            >> beam.Map(
+                lambda e, n, key=self.key: (bucket(key(e), n), e),
+                n=beam.pvalue.AsSingleton(shard_count),
+            )
+            | "Group" >> beam.GroupByKey()
+            | "Write"
+            >> beam.Map(_ShardWriter(self.folder, self.prefix, self.suffix, self.key, self.encode))
+        )
+
+
+class _ShardWriter:
+    """The per-shard step, a plain callable: it pickles without its enclosing PTransform."""
+
+    def __init__(self, folder: str, prefix: str, suffix: str, key: Callable, encode: Callable):
+        self.folder, self.prefix, self.suffix = folder, prefix, suffix
+        self.key, self.encode = key, encode
+
+    def __call__(self, shard: tuple[int, Iterable]) -> ShardEntry:
+        index, items = shard
+        ordered = sorted(items, key=self.key)
+        data = self.encode(ordered)
+        name = f"{self.prefix}-{index:05d}{self.suffix}"
+        _write_bytes(posixpath.join(self.folder, name), data)
+        return ShardEntry.of(name, len(ordered), data)
+
+
+def bucket(key: str, n: int) -> int:
+    """A stable shard index (Python's hash() differs between processes)."""
+    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big") % n
+
+
+def nest_counts(flat: list[tuple[tuple[str, str], int]]) -> dict:
+    """[((group, name), n)] -> {"rows": total, group: {name: n}} with sorted keys."""
+    nested: dict[str, dict[str, int]] = {}
+    for (group, name), n in sorted(flat):
+        nested.setdefault(group, {})[name] = n
+    return {"rows": sum(nested.get("by_split", {}).values()), **nested}
+
+
+def _pair_id(row: dict) -> str:
+    return row["pair_id"]
+
+
+def _encode_jsonl(letters: list[DeadLetter]) -> bytes:
+    return "".join(d.to_json() + "\n" for d in letters).encode("utf-8")
+
+
+def _write_bytes(path: str, data: bytes) -> None:
+    with FileSystems.create(path, compression_type="uncompressed") as handle:
+        handle.write(data)
+
+
+class _Finish:
+    """Write the manifest into staging, then publish: rename the folder (local) or the files."""
+
+    def __init__(self, output: str, staging: str, kind: str, inputs: list[str], config: dict):
+        self.output, self.staging = output, staging
+        self.kind, self.inputs, self.config = kind, inputs, config
+
+    def __call__(self, _, shards: list, dead: list, counts: dict) -> str:
+        manifest = Manifest(
+            kind=self.kind,
+            inputs=self.inputs,
+            config=self.config,
+            code_version=__version__,
+            counts=counts,
+            shards=sorted(shards, key=lambda s: s.path),
+            dead_letters=sorted(dead, key=lambda s: s.path),
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        _write_bytes(posixpath.join(self.staging, MANIFEST_NAME), manifest.to_json().encode())
+        publish(
+            self.staging, self.output, [s.path for s in manifest.shards + manifest.dead_letters]
+        )
+        return self.output
+
+
+def publish(staging: str, output: str, names: list[str]) -> None:
+    """Local: one atomic folder rename. Object stores: data files first, the manifest last.
+
+    A retried publish (the runner re-running this step) finds staging gone and does nothing.
+    """
+    if not FileSystems.exists(staging) and FileSystems.exists(
+        posixpath.join(output, MANIFEST_NAME)
+    ):
+        return
+    if is_local(output):
+        os.rename(staging, output)
+        return
+    sources = [posixpath.join(staging, n) for n in [*names, MANIFEST_NAME]]
+    targets = [posixpath.join(output, n) for n in [*names, MANIFEST_NAME]]
+    FileSystems.rename(sources[:-1], targets[:-1])
+    FileSystems.rename(sources[-1:], targets[-1:])
+    FileSystems.delete([staging])
+
+
+def read_manifest(output: str) -> Manifest:
+    with FileSystems.open(posixpath.join(output, MANIFEST_NAME)) as handle:
+        return Manifest.from_json(handle.read().decode("utf-8"))
+
+
+def discard(staging: str) -> None:
+    """After a failed run: remove what it staged (best effort; it is hidden anyway)."""
+    if FileSystems.exists(staging):
+        FileSystems.delete([staging])

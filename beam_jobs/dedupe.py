@@ -1,0 +1,111 @@
+"""Exact and near-duplicate removal across a whole run, as Beam transforms.
+
+Both keep the member with the smallest id, so two runs over the same input make the same
+choices whatever the runner's ordering. Both count what they drop, as data (a `counts` output
+that ends up in the manifest) and as Beam Metrics (live in the runner's UI).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.metrics import Metrics
+
+from cpt_core.dedup.minhash import Banding, jaccard, signature
+
+KEPT = "kept"
+COUNTS = "counts"
+
+
+class ExactDedupe(beam.PTransform):
+    """One element per exact key (a normalised content hash): the one with the smallest id."""
+
+    def __init__(self, key: Callable[[object], str], ident: Callable[[object], str]):
+        super().__init__()
+        self.key, self.ident = key, ident
+
+    def expand(self, items):
+        return (
+            items
+            | "ByKey" >> beam.Map(lambda e, key=self.key: (key(e), e))
+            | "Group" >> beam.GroupByKey()
+            | "KeepSmallest"
+            >> beam.ParDo(_KeepSmallest(self.ident)).with_outputs(COUNTS, main=KEPT)
+        )
+
+
+class _KeepSmallest(beam.DoFn):
+    def __init__(self, ident: Callable[[object], str]):
+        self.ident = ident
+        self.dropped = Metrics.counter("cpt", "duplicates/exact")
+
+    def process(self, group):
+        _, members = group
+        members = sorted(members, key=self.ident)
+        yield members[0]
+        if len(members) > 1:
+            self.dropped.inc(len(members) - 1)
+            yield beam.pvalue.TaggedOutput(COUNTS, (("duplicates", "exact"), len(members) - 1))
+
+
+class NearDedupe(beam.PTransform):
+    """Drop an element when one with a smaller id is near it (MinHash Jaccard >= threshold).
+
+    Candidates meet in LSH band buckets (a GroupByKey per band key) and are confirmed on their
+    signatures. Within a bucket, members are visited by id and compared with the bucket's
+    representatives so far, so a bucket of n copies costs n comparisons, not n^2.
+    """
+
+    def __init__(
+        self, text: Callable[[object], str], ident: Callable[[object], str], threshold: float
+    ):
+        super().__init__()
+        self.text, self.ident, self.threshold = text, ident, threshold
+
+    def expand(self, items):
+        banding = Banding.for_threshold(self.threshold)
+        by_id = items | "ById" >> beam.Map(lambda e, ident=self.ident: (ident(e), e))
+        dropped = (
+            items
+            | "Signature"
+            >> beam.Map(lambda e, ident=self.ident, text=self.text: (ident(e), signature(text(e))))
+            | "Bands" >> beam.FlatMap(lambda kv: [(k, kv) for k in banding.keys(kv[1])])
+            | "ByBand" >> beam.GroupByKey()
+            | "Compare" >> beam.FlatMap(_near_in_bucket, threshold=self.threshold)
+            | "Once" >> beam.Distinct()
+            | "AsKey" >> beam.Map(lambda ident: (ident, True))
+        )
+        return (
+            {"item": by_id, "dropped": dropped}
+            | "Join" >> beam.CoGroupByKey()
+            | "KeepUnlessNear" >> beam.ParDo(_KeepUnlessNear()).with_outputs(COUNTS, main=KEPT)
+        )
+
+
+def _near_in_bucket(bucket, threshold: float) -> Iterable[str]:
+    """Ids in one band bucket that are near a smaller-id member kept as a representative."""
+    _, members = bucket
+    representatives: list[np.ndarray] = []
+    for ident, sig in sorted(members, key=lambda m: m[0]):
+        if any(jaccard(sig, rep) >= threshold for rep in representatives):
+            yield ident
+        else:
+            representatives.append(sig)
+
+
+class _KeepUnlessNear(beam.DoFn):
+    def __init__(self):
+        self.dropped = Metrics.counter("cpt", "duplicates/near")
+
+    def process(self, joined):
+        _, groups = joined
+        items = list(groups["item"])
+        if not items:
+            return
+        if list(groups["dropped"]):
+            self.dropped.inc()
+            yield beam.pvalue.TaggedOutput(COUNTS, (("duplicates", "near"), 1))
+        else:
+            yield items[0]

@@ -1,0 +1,211 @@
+"""Beam job: (docstring, implementation) pairs from code repositories, with tree-sitter.
+
+    python -m beam_jobs.extract_code_pairs --input REPO [--input REPO ...] [--input_list FILE] \
+        --output DIR [--config configs/mine-code.yaml] [Beam pipeline options]
+
+A repository is a local folder, a git checkout (tracked files only) or a .tar.gz/.zip archive
+(local or on any filesystem Beam reads, such as gs://). Stages: read repositories (one element
+per file, reshuffled so one huge repository spreads over all workers), mine each file (pure
+`cpt_core.code.mine.mine_file`, the repository's licence as a side input), drop exact then near
+duplicates across the whole run, write deterministic Parquet shards plus dead letters and a
+manifest. With no --runner, it runs locally on the Python runner with one worker per core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import PurePosixPath
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from beam_jobs.dataset import WriteDataset, discard, read_manifest, refuse_existing, staging_for
+from beam_jobs.dedupe import COUNTS, KEPT, ExactDedupe, NearDedupe
+from beam_jobs.inputs import expand_inputs, is_local
+from beam_jobs.options import pipeline_options, quiet_beam
+from cpt_core.code.config import CodeMiningConfig
+from cpt_core.code.filters import FilterConfig
+from cpt_core.code.languages import language_for
+from cpt_core.code.licence import LICENCE_FILES, detect_licence
+from cpt_core.code.mine import Filtered, mine_file
+from cpt_core.code.sources import SourceFile, read_repository
+from cpt_core.config import load_preset
+from cpt_core.data.dead_letter import DeadLetter
+from cpt_core.data.manifest import Manifest
+from cpt_core.data.summary import print_summary
+
+FILES, LICENCES, DEAD, PAIRS = "files", "licences", "dead", "pairs"
+
+
+class ReadRepositories(beam.PTransform):
+    """Locations -> source files (main), (repo, licence candidates), dead letters."""
+
+    def __init__(self, skip_dirs: tuple[str, ...]):
+        super().__init__()
+        self.skip_dirs = frozenset(skip_dirs)
+
+    def expand(self, locations):
+        return (
+            locations
+            | "SpreadRepos" >> beam.Reshuffle()
+            | "Read" >> beam.FlatMap(_read, skip_dirs=self.skip_dirs)
+            | "SpreadFiles" >> beam.Reshuffle()
+            | "Route" >> beam.ParDo(_Route()).with_outputs(LICENCES, DEAD, main=FILES)
+        )
+
+
+def _read(location: str, skip_dirs: frozenset[str]):
+    opener = None if is_local(location) else _open_remote
+    return read_repository(location, opener, skip_dirs)
+
+
+def _open_remote(path: str):
+    return FileSystems.open(path, compression_type="uncompressed")  # tarfile inflates itself
+
+
+class _Route(beam.DoFn):
+    def __init__(self):
+        self.dead = Metrics.counter("cpt", "dead_letters")
+
+    def process(self, item: SourceFile | DeadLetter):
+        if isinstance(item, DeadLetter):
+            self.dead.inc()
+            yield beam.pvalue.TaggedOutput(DEAD, item)
+        elif PurePosixPath(item.path).name in LICENCE_FILES:
+            spdx = detect_licence(item.data.decode("utf-8", errors="replace"))
+            # the licence file nearest the root wins; at equal depth, a recognised one
+            rank = (item.path.count("/"), spdx == "unknown", item.path)
+            yield beam.pvalue.TaggedOutput(LICENCES, (item.repo, (rank, spdx)))
+        else:
+            yield item
+
+
+class RepositoryLicences(beam.PTransform):
+    """(repo, (rank, spdx)) candidates -> (repo, spdx), the best-ranked file per repository."""
+
+    def expand(self, candidates):
+        return (
+            candidates
+            | "Best" >> beam.CombinePerKey(min)
+            | "Spdx" >> beam.MapTuple(lambda repo, best: (repo, best[1]))
+        )
+
+
+class MineFiles(beam.DoFn):
+    """One source file -> pair rows (main), ((group, reason), n) counts, dead letters."""
+
+    def __init__(self, filters: FilterConfig):
+        self.filters = filters
+
+    def process(self, file: SourceFile, licences: dict):
+        spec = language_for(file.path)
+        Metrics.counter("cpt", f"files/{spec.name}").inc()
+        yield beam.pvalue.TaggedOutput(COUNTS, (("files", spec.name), 1))
+        for out in mine_file(file, licences.get(file.repo, "unknown"), self.filters):
+            if isinstance(out, Filtered):
+                Metrics.counter("cpt", f"filtered/{out.reason}").inc(out.count)
+                yield beam.pvalue.TaggedOutput(COUNTS, (("filtered", out.reason), out.count))
+            elif isinstance(out, DeadLetter):
+                Metrics.counter("cpt", "dead_letters").inc()
+                yield beam.pvalue.TaggedOutput(DEAD, out)
+            else:
+                Metrics.counter("cpt", "pairs_mined").inc()
+                yield out
+
+
+def build(
+    pipeline: beam.Pipeline,
+    locations: list[str],
+    output: str,
+    staging: str,
+    config: CodeMiningConfig,
+) -> dict:
+    """The whole job as a graph on `pipeline`; returns its pairs, counts and dead letters."""
+    repos = (
+        pipeline
+        | "Locations" >> beam.Create(locations)
+        | "Repos" >> ReadRepositories(config.skip_dirs)
+    )
+    licences = repos[LICENCES] | "Licences" >> RepositoryLicences()
+    mined = repos[FILES] | "Mine" >> beam.ParDo(
+        MineFiles(config.filters), licences=beam.pvalue.AsDict(licences)
+    ).with_outputs(COUNTS, DEAD, main=PAIRS)
+    exact = mined[PAIRS] | "ExactDedupe" >> ExactDedupe(_code_hash, _pair_id)
+    near = exact[KEPT] | "NearDedupe" >> NearDedupe(_code, _pair_id, config.dedupe.near_threshold)
+    counts = (mined[COUNTS], exact[COUNTS], near[COUNTS]) | "Counts" >> beam.Flatten()
+    dead = (repos[DEAD], mined[DEAD]) | "Dead" >> beam.Flatten()
+    parts = {"rows": near[KEPT], "counts": counts, "dead": dead}
+    _ = parts | "Write" >> WriteDataset(
+        output,
+        staging,
+        kind="code",
+        inputs=locations,
+        config=config.model_dump(mode="json"),
+        rows_per_shard=config.shards.rows_per_shard,
+    )
+    return parts
+
+
+def _pair_id(row: dict) -> str:
+    return row["pair_id"]
+
+
+def _code(row: dict) -> str:
+    return row["y"]
+
+
+def _code_hash(row: dict) -> str:
+    return json.loads(row["meta"])["code_hash"]
+
+
+def run(
+    locations: list[str],
+    output: str,
+    config: CodeMiningConfig | None = None,
+    beam_args: list[str] = (),
+) -> Manifest:
+    """Run the job; return the manifest of the dataset it wrote at `output`."""
+    config = config or CodeMiningConfig()
+    refuse_existing(output)
+    staging = staging_for(output)
+    FileSystems.mkdirs(staging)
+    try:
+        with beam.Pipeline(options=pipeline_options(list(beam_args))) as pipeline:
+            build(pipeline, locations, output, staging, config)
+    except BaseException:
+        discard(staging)
+        raise
+    return read_manifest(output)
+
+
+def mine(
+    inputs: list[str],
+    input_lists: list[str],
+    output: str,
+    config_path: str | None = None,
+    overrides: dict | None = None,
+    beam_args: list[str] = (),
+) -> Manifest:
+    """What both `cpt mine code` and `python -m beam_jobs.extract_code_pairs` do."""
+    config = load_preset(CodeMiningConfig, config_path, **(overrides or {}))
+    manifest = run(expand_inputs(inputs, input_lists), output, config, beam_args)
+    print_summary(manifest, output)
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> Manifest:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--input", action="append", default=[], help="repository (repeatable)")
+    parser.add_argument("--input_list", action="append", default=[], help="file of locations")
+    parser.add_argument("--output", required=True, help="dataset folder to create")
+    parser.add_argument("--config", default=None, help="YAML preset (configs/mine-code.yaml)")
+    args, beam_args = parser.parse_known_args(argv)
+    return mine(args.input, args.input_list, args.output, args.config, beam_args=beam_args)
+
+
+if __name__ == "__main__":
+    quiet_beam()
+    main(sys.argv[1:])

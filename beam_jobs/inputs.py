@@ -1,0 +1,54 @@
+"""Expand a job's inputs: paths, globs, and list files (one path per line, `.gz` allowed).
+
+Common Crawl publishes `warc.paths.gz`; a list of repositories is the same idea. Everything is
+read through Beam's FileSystems, so `gs://` and `s3://` paths work wherever Beam's do.
+"""
+
+from __future__ import annotations
+
+import glob
+
+from apache_beam.io.filesystems import FileSystems
+
+from cpt_core.errors import CptError
+
+GLOB_CHARS = set("*?[")
+
+
+def expand_inputs(paths: list[str], lists: list[str] = ()) -> list[str]:
+    """Every input location, globs expanded and sorted; an empty result is an error."""
+    wanted = list(paths)
+    for listing in lists:
+        wanted += read_list(listing)
+    locations: list[str] = []
+    for path in wanted:
+        if GLOB_CHARS.intersection(path):
+            matched = _match(path)
+            if not matched:
+                raise CptError(f"input pattern '{path}' matches nothing")
+            locations += matched
+        else:
+            locations.append(path)
+    if not locations:
+        raise CptError("no inputs: give --input PATH (repeatable) or --input_list FILE")
+    return locations
+
+
+def read_list(listing: str) -> list[str]:
+    """Non-empty, non-comment lines of a list file; a missing list is an error, not empty."""
+    try:
+        with FileSystems.open(listing) as handle:  # AUTO compression: .gz lists decompress
+            text = handle.read().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CptError(f"cannot read input list {listing}: {exc}".splitlines()[0]) from exc
+    return [s for line in text.splitlines() if (s := line.strip()) and not s.startswith("#")]
+
+
+def is_local(path: str) -> bool:
+    return FileSystems.get_scheme(path) in (None, "file")
+
+
+def _match(pattern: str) -> list[str]:
+    if is_local(pattern):  # local globs also match folders (repositories), Beam's only files
+        return sorted(glob.glob(pattern))
+    return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
