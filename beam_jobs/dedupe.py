@@ -71,7 +71,7 @@ class NearDedupe(beam.PTransform):
             items
             | "Signature"
             >> beam.Map(lambda e, ident=self.ident, text=self.text: (ident(e), signature(text(e))))
-            | "Bands" >> beam.FlatMap(lambda kv: [(k, kv) for k in banding.keys(kv[1])])
+            | "Bands" >> beam.FlatMap(_bands, banding=banding)
             | "ByBand" >> beam.GroupByKey()
             | "Compare" >> beam.FlatMap(_near_in_bucket, threshold=self.threshold)
             | "Once" >> beam.Distinct()
@@ -84,11 +84,21 @@ class NearDedupe(beam.PTransform):
         )
 
 
+def _bands(item: tuple[str, np.ndarray], banding: Banding) -> list[tuple[str, tuple[str, bytes]]]:
+    """(band key, (id, signature)) per band; the signature as bytes, which encode without pickle."""
+    ident, sig = item
+    packed = sig.tobytes()
+    return [(key, (ident, packed)) for key in banding.keys(sig)]
+
+
 def _near_in_bucket(bucket, threshold: float) -> Iterable[str]:
     """Ids in one band bucket that are near a smaller-id member kept as a representative."""
-    _, members = bucket
+    members = list(bucket[1])
+    if len(members) < 2:
+        return
     representatives: list[np.ndarray] = []
-    for ident, sig in sorted(members, key=lambda m: m[0]):
+    for ident, packed in sorted(members):
+        sig = np.frombuffer(packed, dtype=np.uint64)
         if any(jaccard(sig, rep) >= threshold for rep in representatives):
             yield ident
         else:

@@ -17,7 +17,7 @@ import tree_sitter_javascript
 import tree_sitter_php
 import tree_sitter_python
 import tree_sitter_ruby
-from tree_sitter import Language, Parser
+from tree_sitter import Language, Parser, Query
 
 DocStyle = Literal["docstring", "line", "block"]
 
@@ -135,3 +135,13 @@ def language_for(path: str) -> LanguageSpec | None:
 @cache
 def parser_for(name: str) -> Parser:
     return Parser(Language(LANGUAGES[name].grammar()))
+
+
+@cache
+def outline_query(name: str) -> Query:
+    """One query capturing every function (@function) and comment (@comment) of a language."""
+    language = Language(LANGUAGES[name].grammar())
+    functions = " ".join(f"({kind})" for kind in sorted(LANGUAGES[name].functions))
+    kinds = sorted(k for k in COMMENT_TYPES if language.id_for_node_kind(k, True))
+    comments = " ".join(f"({kind})" for kind in kinds)
+    return Query(language, f"[{functions}] @function [{comments}] @comment")

@@ -26,22 +26,29 @@ class Filtered:
     count: int = 1
 
 
+def file_refusal(
+    file: SourceFile, config: FilterConfig = DEFAULT_FILTERS
+) -> Filtered | DeadLetter | None:
+    """Why a whole source file is not parsed at all, or None when it is."""
+    if b"\x00" in file.data[:8192]:
+        return DeadLetter(file.repo, file.path, "binary_file")
+    try:
+        file.data.decode("utf-8")  # validation only: tree-sitter parses the bytes themselves
+    except UnicodeDecodeError as exc:
+        return DeadLetter(file.repo, file.path, "undecodable", f"byte {exc.start}: {exc.reason}")
+    if reason := file_reason(file.path, file.data, config):
+        return Filtered(reason)
+    return None
+
+
 def mine_file(
     file: SourceFile, licence: str, config: FilterConfig = DEFAULT_FILTERS
 ) -> Iterator[dict | Filtered | DeadLetter]:
     spec = language_for(file.path)
     if spec is None:
         return
-    if b"\x00" in file.data[:8192]:
-        yield DeadLetter(file.repo, file.path, "binary_file")
-        return
-    try:
-        file.data.decode("utf-8")  # validation only: tree-sitter parses the bytes themselves
-    except UnicodeDecodeError as exc:
-        yield DeadLetter(file.repo, file.path, "undecodable", f"byte {exc.start}: {exc.reason}")
-        return
-    if reason := file_reason(file.path, file.data, config):
-        yield Filtered(reason)
+    if refused := file_refusal(file, config):
+        yield refused
         return
     result = extract(file.data, spec.name)
     if result.error_nodes:
