@@ -1,5 +1,5 @@
 # The two commands of the README. Each sets itself up, so both work on a fresh clone.
-.PHONY: setup demo test lint bench-train
+.PHONY: setup demo test lint bench-train bench-mine-code
 
 VENV := .venv/bin
 export HF_HUB_OFFLINE ?= 1
@@ -18,3 +18,6 @@ test: setup
 
 bench-train: setup
 	$(VENV)/python bench/train.py
+
+bench-mine-code: setup
+	$(VENV)/python bench/mine_code.py

@@ -10,6 +10,7 @@ from cpt_core.code.extract import Function
 from cpt_core.code.filters import FilterConfig, file_reason, function_reason
 from cpt_core.code.licence import detect_licence
 from cpt_core.data.split import split_for
+from cpt_core.langid import is_other_language
 
 CPYTHON_LICENSE = Path(sysconfig.get_paths()["stdlib"], "LICENSE.txt")
 
@@ -58,6 +59,37 @@ def test_function_reasons(change, reason):
 def test_thresholds_are_configurable():
     short = replace(GOOD, docstring="Parse it.")
     assert function_reason(short, FilterConfig(min_doc_tokens=2)) is None
+
+
+def test_other_language_docstrings_only_when_asked():
+    german = replace(GOOD, docstring="Zerlegt eine Kopfzeile in ihren Namen und ihren Wert.")
+    english_only = FilterConfig(docstring_languages=("en",))
+    assert function_reason(german) is None  # off by default
+    assert function_reason(german, english_only) == "other_language_docstring"
+    assert function_reason(GOOD, english_only) is None
+    assert function_reason(german, FilterConfig(docstring_languages=("en", "de"))) is None
+
+
+@pytest.mark.parametrize(
+    "docstring",
+    [
+        "Renvoie la somme de deux nombres entiers.",
+        "Devuelve la suma de dos números.",
+        "返回两个数字的和。",
+        "Возвращает сумму двух чисел.",
+        "指定されたファイルを読み込んで内容を返す。",
+    ],
+)
+def test_other_languages_are_caught(docstring):
+    assert is_other_language(docstring, ("en",))
+
+
+@pytest.mark.parametrize(
+    "docstring",
+    ["Create unique anchor prefixes", "Normalize path, eliminating double slashes, etc."],
+)
+def test_short_english_is_not_mistaken(docstring):
+    assert not is_other_language(docstring, ("en",))
 
 
 @pytest.mark.parametrize(

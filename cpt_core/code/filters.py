@@ -14,6 +14,7 @@ from pydantic import Field
 
 from cpt_core.code.extract import Function
 from cpt_core.config import Strict
+from cpt_core.langid import is_other_language
 
 MAX_FILE_BYTES = 1_000_000
 
@@ -37,6 +38,8 @@ class FilterConfig(Strict):
     min_doc_tokens: int = Field(3, ge=0)
     min_code_lines: int = Field(3, ge=0)
     max_file_bytes: int = Field(MAX_FILE_BYTES, ge=1)
+    # e.g. ["en"]: drop functions whose docstring is confidently in another language; () keeps all
+    docstring_languages: tuple[str, ...] = ()
 
 
 DEFAULT_FILTERS = FilterConfig()
@@ -73,4 +76,8 @@ def function_reason(function: Function, config: FilterConfig = DEFAULT_FILTERS) 
     body = [line for line in code_lines if not line.lstrip().startswith(("@", "#["))]
     if ACCESSOR.match(function.name) and len(body) <= 3:
         return "trivial_accessor"
+    if config.docstring_languages and is_other_language(
+        function.docstring, config.docstring_languages
+    ):
+        return "other_language_docstring"
     return None
