@@ -77,7 +77,7 @@ class WriteDataset(beam.PTransform):
             | "Nest" >> beam.Map(nest_counts)
         )
         per_shard = self.rows_per_shard
-        pairs = WriteShards(self.staging, "pairs", ".parquet", _pair_id, encode_shard, per_shard)
+        pairs = WriteShards(self.staging, "pairs", ".parquet", pair_key, encode_shard, per_shard)
         shards = rows | "Pairs" >> pairs
         letters = WriteShards(
             self.staging, f"{DEAD_LETTERS}/dead-letters", ".jsonl", DeadLetter.to_json,
@@ -163,7 +163,8 @@ def nest_counts(flat: list[tuple[tuple[str, str], int]]) -> dict:
     return {"rows": sum(nested.get("by_split", {}).values()), **nested}
 
 
-def _pair_id(row: dict) -> str:
+def pair_key(row: dict) -> str:
+    """A pair row's identity: the order of shards and the tie-breaker of every dedupe."""
     return row["pair_id"]
 
 

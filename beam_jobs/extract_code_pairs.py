@@ -22,7 +22,14 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from beam_jobs.dataset import WriteDataset, discard, read_manifest, refuse_existing, staging_for
+from beam_jobs.dataset import (
+    WriteDataset,
+    discard,
+    pair_key,
+    read_manifest,
+    refuse_existing,
+    staging_for,
+)
 from beam_jobs.dedupe import COUNTS, KEPT, ExactDedupe, NearDedupe
 from beam_jobs.inputs import expand_inputs, is_local
 from beam_jobs.options import pipeline_options, quiet_beam
@@ -133,8 +140,8 @@ def build(
     mined = repos[FILES] | "Mine" >> beam.ParDo(
         MineFiles(config.filters), licences=beam.pvalue.AsDict(licences)
     ).with_outputs(COUNTS, DEAD, main=PAIRS)
-    exact = mined[PAIRS] | "ExactDedupe" >> ExactDedupe(_code_hash, _pair_id)
-    near = exact[KEPT] | "NearDedupe" >> NearDedupe(_code, _pair_id, config.dedupe.near_threshold)
+    exact = mined[PAIRS] | "ExactDedupe" >> ExactDedupe(_code_hash, pair_key)
+    near = exact[KEPT] | "NearDedupe" >> NearDedupe(_code, pair_key, config.dedupe.near_threshold)
     counts = (mined[COUNTS], exact[COUNTS], near[COUNTS]) | "Counts" >> beam.Flatten()
     dead = (repos[DEAD], mined[DEAD]) | "Dead" >> beam.Flatten()
     parts = {"rows": near[KEPT], "counts": counts, "dead": dead}
@@ -147,10 +154,6 @@ def build(
         rows_per_shard=config.shards.rows_per_shard,
     )
     return parts
-
-
-def _pair_id(row: dict) -> str:
-    return row["pair_id"]
 
 
 def _code(row: dict) -> str:
