@@ -13,7 +13,7 @@ def summary_table(manifest: Manifest, where: str) -> Table:
     table.add_column("group")
     table.add_column("name")
     table.add_column("count", justify="right")
-    for group, value in manifest.counts.items():
+    for group, value in sorted(manifest.counts.items(), key=lambda kv: _rank(kv[0])):
         if isinstance(value, dict):
             for i, (name, n) in enumerate(value.items()):
                 table.add_row(group if i == 0 else "", name, f"{n:,}")
@@ -28,6 +28,14 @@ def summary_table(manifest: Manifest, where: str) -> Table:
             label, f"{len(entries)} files, {size / 1e6:.1f} MB", f"{sum(e.rows for e in entries):,}"
         )
     return table
+
+
+ORDER = ("rows", "files", "filtered", "duplicates", "dead_letters", "by_split", "by_language")
+
+
+def _rank(group: str) -> tuple[int, str]:
+    """Inputs, then what was set aside and why, then what was written."""
+    return (ORDER.index(group) if group in ORDER else len(ORDER), group)
 
 
 def print_summary(manifest: Manifest, where: str) -> None:
