@@ -118,6 +118,36 @@ def test_mine_file_dead_letters():
     assert list(mine_file(tests, "MIT")) == [Filtered("test_file")]
 
 
+def test_every_other_repository_problem_has_its_reason(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a repository")
+    assert [p.reason for p in read_repository(str(tmp_path / "notes.txt"))] == [
+        "unsupported_repository"
+    ]
+    broken = tmp_path / "broken"
+    (broken / ".git").mkdir(parents=True)  # a .git that git cannot read
+    assert [p.reason for p in read_repository(str(broken))] == ["broken_git"]
+    huge = tmp_path / "huge"
+    huge.mkdir()
+    (huge / "big.py").write_bytes(b"x = 1\n" * 700_000)  # over the 4 MB read cap
+    (big,) = read_repository(str(huge))
+    assert (big.reason, big.item) == ("file_too_large", "big.py")
+    assert [p.reason for p in read_repository(str(tmp_path / "empty"))] == ["missing_repository"]
+    (tmp_path / "empty").mkdir()
+    assert [p.reason for p in read_repository(str(tmp_path / "empty"))] == ["empty_repository"]
+
+
+def test_functions_with_syntax_errors_are_counted_and_the_rest_kept():
+    source = (
+        b'def good(x):\n    """Double the value, then return it."""\n    y = x * 2\n    return y\n\n'
+        b'def bad(x):\n    """Broken inside."""\n    y = (x +\n    return y\n'
+    )
+    out = list(mine_file(SourceFile("r", "m.py", source), "MIT"))
+    assert [json.loads(o["meta"])["function"] for o in out if isinstance(o, dict)] == ["good"]
+    filtered = {o.reason: o.count for o in out if isinstance(o, Filtered)}
+    assert filtered["file_with_syntax_errors"] == 1
+    assert filtered["function_with_syntax_errors"] == 1
+
+
 def test_exact_and_near_duplicate_keys():
     a = "def add(a, b):\n    return a + b\n"
     assert exact_key(a) == exact_key("def add(a,b):\n        return a+b")
