@@ -133,14 +133,19 @@ def language_for(path: str) -> LanguageSpec | None:
 
 
 @cache
+def grammar(name: str) -> Language:
+    return Language(LANGUAGES[name].grammar())
+
+
+@cache
 def parser_for(name: str) -> Parser:
-    return Parser(Language(LANGUAGES[name].grammar()))
+    return Parser(grammar(name))
 
 
 @cache
 def outline_query(name: str) -> Query:
     """One query capturing every function (@function) and comment (@comment) of a language."""
-    language = Language(LANGUAGES[name].grammar())
+    language = grammar(name)
     functions = " ".join(f"({kind})" for kind in sorted(LANGUAGES[name].functions))
     kinds = sorted(k for k in COMMENT_TYPES if language.id_for_node_kind(k, True))
     comments = " ".join(f"({kind})" for kind in kinds)

@@ -23,10 +23,10 @@ from cpt_core.data.dead_letter import DeadLetter
 TAR_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.xz", ".tar.bz2")
 MAX_READ_BYTES = 4_000_000  # larger files are reported, not read (the filter cap is 1 MB)
 # vendored, installed or cached code is someone else's repository, mined (if at all) on its own
-SKIP_DIRS = frozenset(
-    {".git", "__pycache__", "node_modules", "site-packages", "dist-packages", "vendor"}
-    | {"third_party"}
-)
+SKIP_DIRS = frozenset({
+    ".git", "__pycache__", "node_modules", "site-packages", "dist-packages",
+    "vendor", "third_party",
+})  # fmt: skip
 
 
 @dataclass(frozen=True)
