@@ -13,7 +13,6 @@ manifest. With no --runner, it runs locally on the Python runner with one worker
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import PurePosixPath
@@ -22,27 +21,20 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from beam_jobs.dataset import (
-    WriteDataset,
-    discard,
-    pair_key,
-    read_manifest,
-    refuse_existing,
-    staging_for,
-)
+from beam_jobs.dataset import WriteDataset, pair_key
 from beam_jobs.dedupe import COUNTS, KEPT, ExactDedupe, NearDedupe
-from beam_jobs.inputs import expand_inputs, is_local
-from beam_jobs.options import pipeline_options, quiet_beam
+from beam_jobs.inputs import is_local
+from beam_jobs.job import mine_with, parse_args, run_job
+from beam_jobs.options import quiet_beam
 from cpt_core.code.config import CodeMiningConfig
 from cpt_core.code.filters import FilterConfig
 from cpt_core.code.languages import language_for
 from cpt_core.code.licence import LICENCE_FILES, detect_licence
-from cpt_core.code.mine import Filtered, mine_file
+from cpt_core.code.mine import mine_file
 from cpt_core.code.sources import SourceFile, read_repository
-from cpt_core.config import load_preset
 from cpt_core.data.dead_letter import DeadLetter
+from cpt_core.data.filtered import Filtered
 from cpt_core.data.manifest import Manifest
-from cpt_core.data.summary import print_summary
 
 FILES, LICENCES, DEAD, PAIRS = "files", "licences", "dead", "pairs"
 
@@ -171,17 +163,7 @@ def run(
     beam_args: list[str] = (),
 ) -> Manifest:
     """Run the job; return the manifest of the dataset it wrote at `output`."""
-    config = config or CodeMiningConfig()
-    refuse_existing(output)
-    staging = staging_for(output)
-    FileSystems.mkdirs(staging)
-    try:
-        with beam.Pipeline(options=pipeline_options(list(beam_args))) as pipeline:
-            build(pipeline, locations, output, staging, config)
-    except BaseException:
-        discard(staging)
-        raise
-    return read_manifest(output)
+    return run_job(build, locations, output, config or CodeMiningConfig(), beam_args)
 
 
 def mine(
@@ -193,19 +175,13 @@ def mine(
     beam_args: list[str] = (),
 ) -> Manifest:
     """What both `cpt mine code` and `python -m beam_jobs.extract_code_pairs` do."""
-    config = load_preset(CodeMiningConfig, config_path, **(overrides or {}))
-    manifest = run(expand_inputs(inputs, input_lists), output, config, beam_args)
-    print_summary(manifest, output)
-    return manifest
+    return mine_with(
+        run, CodeMiningConfig, inputs, input_lists, output, config_path, overrides, beam_args
+    )
 
 
 def main(argv: list[str] | None = None) -> Manifest:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--input", action="append", default=[], help="repository (repeatable)")
-    parser.add_argument("--input_list", action="append", default=[], help="file of locations")
-    parser.add_argument("--output", required=True, help="dataset folder to create")
-    parser.add_argument("--config", default=None, help="YAML preset (configs/mine-code.yaml)")
-    args, beam_args = parser.parse_known_args(argv)
+    args, beam_args = parse_args(__doc__.splitlines()[0], argv)
     return mine(args.input, args.input_list, args.output, args.config, beam_args=beam_args)
 
 

@@ -61,28 +61,54 @@ def pairs_beir(
     typer.echo(f"{manifest.counts['rows']} pairs -> {out}")
 
 
+InputOption = Annotated[list[str] | None, typer.Option(help="Input path or glob (repeatable).")]
+InputListOption = Annotated[
+    list[str] | None, typer.Option(help="File listing inputs, one per line (.gz allowed).")
+]
+OutputOption = Annotated[str, typer.Option(help="Dataset folder to create (local or gs://...).")]
+SetOption = Annotated[
+    list[str] | None, typer.Option("--set", help="Override: --set dedupe.near_threshold=0.9")
+]
+
+
 @mine_app.command("code", context_settings=BEAM_PASSTHROUGH)
 def mine_code(
     ctx: typer.Context,
-    output: Annotated[str, typer.Option(help="Dataset folder to create (local or gs://...).")],
-    input: Annotated[
-        list[str] | None, typer.Option(help="Repository: folder, git, .tar.gz, .zip or glob.")
-    ] = None,
-    input_list: Annotated[
-        list[str] | None, typer.Option(help="File listing repositories, one per line.")
-    ] = None,
+    output: OutputOption,
+    input: InputOption = None,
+    input_list: InputListOption = None,
     config: Annotated[str | None, typer.Option(help="Preset, e.g. configs/mine-code.yaml.")] = None,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="Override: --set dedupe.near_threshold=0.9")
-    ] = None,
+    set_: SetOption = None,
 ) -> None:
-    """(docstring, code) pairs from repositories. Other options go to Beam (--runner=...)."""
+    """(docstring, code) pairs from repositories (folders, git, .tar.gz, .zip). Other options
+    go to Beam (--runner=...)."""
     from beam_jobs.extract_code_pairs import mine
+
+    _run_miner(mine, ctx, output, input, input_list, config, set_)
+
+
+@mine_app.command("text", context_settings=BEAM_PASSTHROUGH)
+def mine_text(
+    ctx: typer.Context,
+    output: OutputOption,
+    input: InputOption = None,
+    input_list: InputListOption = None,
+    config: Annotated[str | None, typer.Option(help="Preset, e.g. configs/mine-text.yaml.")] = None,
+    set_: SetOption = None,
+) -> None:
+    """Adjacent-passage pairs from WARC/WET crawls, JSONL/Parquet {url, text} and HTML
+    folders. Other options go to Beam (--runner=...)."""
+    from beam_jobs.extract_text_pairs import mine
+
+    _run_miner(mine, ctx, output, input, input_list, config, set_)
+
+
+def _run_miner(mine, ctx, output, inputs, input_lists, config, overrides) -> None:
     from beam_jobs.options import quiet_beam
 
     quiet_beam()
-    overrides = dict(_parse_override(item) for item in set_ or [])
-    mine(input or [], input_list or [], output, config, overrides, beam_args=ctx.args)
+    parsed = dict(_parse_override(item) for item in overrides or [])
+    mine(inputs or [], input_lists or [], output, config, parsed, beam_args=ctx.args)
 
 
 @app.command()

@@ -7,9 +7,10 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from cpt_core.code.mine import Filtered, mine_file
+from cpt_core.code.mine import mine_file
 from cpt_core.code.sources import SourceFile, read_repository
 from cpt_core.data.dead_letter import DeadLetter
+from cpt_core.data.filtered import Filtered
 from cpt_core.dedup.minhash import Banding, exact_key, jaccard, signature
 
 FIXTURES = Path(__file__).parent / "fixtures" / "code"

@@ -8,22 +8,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from cpt_core.code.extract import extract
 from cpt_core.code.filters import DEFAULT_FILTERS, FilterConfig, file_reason, function_reason
 from cpt_core.code.languages import language_for
 from cpt_core.code.sources import SourceFile
 from cpt_core.data.dead_letter import DeadLetter
+from cpt_core.data.filtered import Filtered
 from cpt_core.data.schema import pair_id
 from cpt_core.data.split import split_for
 from cpt_core.dedup.minhash import exact_key
-
-
-@dataclass(frozen=True)
-class Filtered:
-    reason: str
-    count: int = 1
 
 
 def file_refusal(

@@ -1,0 +1,276 @@
+"""Beam job: pairs of adjacent passages from web crawls (WARC/WET), JSONL/Parquet and HTML.
+
+    python -m beam_jobs.extract_text_pairs --input CRAWL [--input ...] [--input_list warc.paths.gz]
+        --output DIR [--config configs/mine-text.yaml] [Beam pipeline options]
+
+Stages: read each input record by record (damaged files are re-read tolerantly; every loss is a
+dead letter), reshuffle the pages over workers, extract main text, tag its language and filter
+(pure `cpt_core.text.mine.document_of`), drop near-duplicate documents (MinHash LSH), cut each
+into passages under a token budget and pair neighbours (`pairs_of`), drop exact duplicate
+passages, cap the pairs per host, and write deterministic Parquet shards, dead letters and a
+manifest. With no --runner, it runs locally on the Python runner with one worker per core.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+from tokenizers import Tokenizer
+
+from beam_jobs.dataset import WriteDataset, pair_key
+from beam_jobs.dedupe import COUNTS, KEPT, ExactDedupe, NearDedupe
+from beam_jobs.inputs import is_local
+from beam_jobs.job import mine_with, parse_args, run_job
+from beam_jobs.options import quiet_beam
+from cpt_core.data.dead_letter import DeadLetter
+from cpt_core.data.filtered import Filtered
+from cpt_core.data.manifest import Manifest
+from cpt_core.dedup.minhash import exact_key
+from cpt_core.text.config import TextMiningConfig
+from cpt_core.text.inputs import read_pages
+from cpt_core.text.mine import Document, document_of, pairs_of
+from cpt_core.text.page import Counted, Page
+from cpt_core.text.tokens import tokenizer_json
+
+PAGES, DEAD, PAIRS = "pages", "dead", "pairs"
+
+
+class ReadPages(beam.PTransform):
+    """Input locations -> pages (main), ((group, reason), 1) counts, dead letters."""
+
+    def __init__(self, max_bytes: int):
+        super().__init__()
+        self.max_bytes = max_bytes
+
+    def expand(self, locations):
+        return (
+            locations
+            | "SpreadFiles" >> beam.Reshuffle()
+            | "Read" >> beam.ParDo(_Read(self.max_bytes)).with_outputs(COUNTS, DEAD, main=PAGES)
+        )
+
+
+class _Read(beam.DoFn):
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.pages = Metrics.counter("cpt", "pages_read")
+        self.dead = Metrics.counter("cpt", "dead_letters")
+
+    def process(self, location: str):
+        opener = _open_local if is_local(location) else _open_remote
+        for item in read_pages(location, opener, self.max_bytes):
+            if isinstance(item, Page):
+                self.pages.inc()
+                yield item
+            elif isinstance(item, Counted):
+                Metrics.counter("cpt", f"{item.group}/{item.reason}").inc()
+                yield beam.pvalue.TaggedOutput(COUNTS, ((item.group, item.reason), 1))
+            else:
+                self.dead.inc()
+                yield beam.pvalue.TaggedOutput(DEAD, item)
+
+
+def _open_local(path: str):
+    return open(path, "rb")
+
+
+def _open_remote(path: str):
+    return FileSystems.open(path, compression_type="uncompressed")  # the readers inflate
+
+
+class ExtractDocuments(beam.DoFn):
+    """A page -> its document (main), filtered-reason counts, dead letters."""
+
+    def __init__(self, config: TextMiningConfig):
+        self.config = config
+
+    def process(self, page: Page):
+        yield beam.pvalue.TaggedOutput(COUNTS, (("pages", "read"), 1))
+        for out in document_of(page, self.config):
+            if isinstance(out, Document):
+                yield beam.pvalue.TaggedOutput(COUNTS, (("documents", out.language), 1))
+                yield out
+            else:
+                yield from _tagged(out)
+
+
+class MakePairs(beam.DoFn):
+    """A kept document -> its passage pairs (main) and counts; the tokenizer travels as JSON."""
+
+    def __init__(self, tokenizer: str, config: TextMiningConfig):
+        self.tokenizer_json, self.config = tokenizer, config
+
+    def setup(self):
+        self.tokenizer = Tokenizer.from_str(self.tokenizer_json)
+
+    def count(self, texts: list[str]) -> list[int]:
+        encoded = self.tokenizer.encode_batch(texts, add_special_tokens=False) if texts else []
+        return [len(e.ids) for e in encoded]
+
+    def process(self, document: Document):
+        for out in pairs_of(document, self.count, self.config.chunks):
+            if isinstance(out, Filtered):
+                yield from _tagged(out)
+            else:
+                Metrics.counter("cpt", "pairs_mined").inc()
+                yield out
+
+
+def _tagged(out: Filtered | DeadLetter):
+    if isinstance(out, Filtered):
+        Metrics.counter("cpt", f"filtered/{out.reason}").inc(out.count)
+        yield beam.pvalue.TaggedOutput(COUNTS, (("filtered", out.reason), out.count))
+    else:
+        Metrics.counter("cpt", "dead_letters").inc()
+        yield beam.pvalue.TaggedOutput(DEAD, out)
+
+
+class CapPerHost(beam.PTransform):
+    """At most `cap` pairs per host (the smallest ids, so runs agree); 0 means no cap."""
+
+    def __init__(self, cap: int):
+        super().__init__()
+        self.cap = cap
+
+    def expand(self, rows):
+        if not self.cap:
+            return {KEPT: rows, COUNTS: rows.pipeline | "NoCounts" >> beam.Create([])}
+        return (
+            rows
+            | "ByHost" >> beam.Map(lambda r: (host_of(r), r))
+            | "Group" >> beam.GroupByKey()
+            | "Cap" >> beam.ParDo(_Cap(self.cap)).with_outputs(COUNTS, main=KEPT)
+        )
+
+
+class _Cap(beam.DoFn):
+    def __init__(self, cap: int):
+        self.cap = cap
+
+    def process(self, group):
+        _, rows = group
+        rows = sorted(rows, key=pair_key)
+        yield from rows[: self.cap]
+        if len(rows) > self.cap:
+            Metrics.counter("cpt", "filtered/host_cap").inc(len(rows) - self.cap)
+            yield beam.pvalue.TaggedOutput(COUNTS, (("filtered", "host_cap"), len(rows) - self.cap))
+
+
+class TopHosts(beam.PTransform):
+    """((\"top_hosts\", host), pairs) for the `n` hosts with the most pairs written."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.n = n
+
+    def expand(self, rows):
+        return (
+            rows
+            | "Host" >> beam.Map(host_of)
+            | "PerHost" >> beam.combiners.Count.PerElement()
+            | "Top" >> beam.combiners.Top.Of(self.n, key=lambda hc: (hc[1], hc[0]))
+            | "Each" >> beam.FlatMap(lambda top: [(("top_hosts", h), n) for h, n in top])
+        )
+
+
+def host_of(row: dict) -> str:
+    return json.loads(row["meta"])["host"]
+
+
+def build(
+    pipeline: beam.Pipeline,
+    locations: list[str],
+    output: str,
+    staging: str,
+    config: TextMiningConfig,
+) -> dict:
+    """The whole job as a graph on `pipeline`; returns its pairs, counts and dead letters."""
+    tokenizer = tokenizer_json(config.tokenizer)
+    read = (
+        pipeline
+        | "Locations" >> beam.Create(locations)
+        | "Read" >> ReadPages(config.max_record_bytes)
+    )
+    documents = (
+        read[PAGES]
+        | "SpreadPages" >> beam.Reshuffle()
+        | "Extract" >> beam.ParDo(ExtractDocuments(config)).with_outputs(COUNTS, DEAD, main=PAGES)
+    )
+    near = documents[PAGES] | "NearDedupe" >> NearDedupe(
+        _document_text, _document_id, config.dedupe.near_threshold
+    )
+    pairs = near[KEPT] | "Pairs" >> beam.ParDo(MakePairs(tokenizer, config)).with_outputs(
+        COUNTS, DEAD, main=PAIRS
+    )
+    exact = pairs[PAIRS] | "ExactDedupe" >> ExactDedupe(_passage_key, pair_key)
+    capped = exact[KEPT] | "HostCap" >> CapPerHost(config.max_pairs_per_host)
+    counts = (
+        read[COUNTS],
+        documents[COUNTS],
+        near[COUNTS],
+        pairs[COUNTS],
+        exact[COUNTS],
+        capped[COUNTS],
+        capped[KEPT] | "TopHosts" >> TopHosts(config.top_hosts),
+    ) | "Counts" >> beam.Flatten()
+    dead = (read[DEAD], documents[DEAD], pairs[DEAD]) | "Dead" >> beam.Flatten()
+    parts = {"rows": capped[KEPT], "counts": counts, "dead": dead}
+    _ = parts | "Write" >> WriteDataset(
+        output,
+        staging,
+        kind="text",
+        inputs=locations,
+        config=config.model_dump(mode="json"),
+        rows_per_shard=config.shards.rows_per_shard,
+    )
+    return parts
+
+
+def _document_text(document: Document) -> str:
+    return document.text
+
+
+def _document_id(document: Document) -> str:
+    return document.doc_id
+
+
+def _passage_key(row: dict) -> str:
+    return exact_key(row["x"])
+
+
+def run(
+    locations: list[str],
+    output: str,
+    config: TextMiningConfig | None = None,
+    beam_args: list[str] = (),
+) -> Manifest:
+    """Run the job; return the manifest of the dataset it wrote at `output`."""
+    return run_job(build, locations, output, config or TextMiningConfig(), beam_args)
+
+
+def mine(
+    inputs: list[str],
+    input_lists: list[str],
+    output: str,
+    config_path: str | None = None,
+    overrides: dict | None = None,
+    beam_args: list[str] = (),
+) -> Manifest:
+    """What both `cpt mine text` and `python -m beam_jobs.extract_text_pairs` do."""
+    return mine_with(
+        run, TextMiningConfig, inputs, input_lists, output, config_path, overrides, beam_args
+    )
+
+
+def main(argv: list[str] | None = None) -> Manifest:
+    args, beam_args = parse_args(__doc__.splitlines()[0], argv)
+    return mine(args.input, args.input_list, args.output, args.config, beam_args=beam_args)
+
+
+if __name__ == "__main__":
+    quiet_beam()
+    main(sys.argv[1:])

@@ -1,0 +1,67 @@
+"""What every mining job shares around its graph: staging, running, publishing, the CLI.
+
+A job module supplies `build(pipeline, locations, output, staging, config)`; this module runs
+it on the chosen runner into a staging folder (deleted if the run fails), returns the
+published manifest, prints the summary table, and parses `python -m beam_jobs.<job>` options.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from pydantic import BaseModel
+
+from beam_jobs.dataset import discard, read_manifest, refuse_existing, staging_for
+from beam_jobs.inputs import expand_inputs
+from beam_jobs.options import pipeline_options
+from cpt_core.config import load_preset
+from cpt_core.data.manifest import Manifest
+from cpt_core.data.summary import print_summary
+
+Build = Callable[[beam.Pipeline, list[str], str, str, BaseModel], object]
+
+
+def run_job(
+    build: Build, locations: list[str], output: str, config: BaseModel, beam_args: list[str] = ()
+) -> Manifest:
+    """Run the job's graph; return the manifest of the dataset it wrote at `output`."""
+    refuse_existing(output)
+    staging = staging_for(output)
+    FileSystems.mkdirs(staging)
+    try:
+        with beam.Pipeline(options=pipeline_options(list(beam_args))) as pipeline:
+            build(pipeline, locations, output, staging, config)
+    except BaseException:
+        discard(staging)
+        raise
+    return read_manifest(output)
+
+
+def mine_with(
+    run: Callable[..., Manifest],
+    config_class: type[BaseModel],
+    inputs: list[str],
+    input_lists: list[str],
+    output: str,
+    config_path: str | None = None,
+    overrides: dict | None = None,
+    beam_args: list[str] = (),
+) -> Manifest:
+    """What both `cpt mine <kind>` and `python -m beam_jobs.<job>` do."""
+    config = load_preset(config_class, config_path, **(overrides or {}))
+    manifest = run(expand_inputs(inputs, input_lists), output, config, beam_args)
+    print_summary(manifest, output)
+    return manifest
+
+
+def parse_args(description: str, argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    """The job's own options; everything else is returned for Beam."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--input", action="append", default=[], help="input path (repeatable)")
+    parser.add_argument("--input_list", action="append", default=[], help="file of input paths")
+    parser.add_argument("--output", required=True, help="dataset folder to create")
+    parser.add_argument("--config", default=None, help="YAML preset (configs/mine-*.yaml)")
+    return parser.parse_known_args(argv)

@@ -1,0 +1,1 @@
+"""Web text: reading crawls, extracting main text, filtering it and cutting it into passages."""

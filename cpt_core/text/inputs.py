@@ -1,0 +1,139 @@
+"""Every kind of text input, read record by record into pages, counts and dead letters.
+
+WARC/WET files (the crawl), JSONL and Parquet documents with `text` (and `url`) fields, single
+HTML files and local folders of them. The kind is chosen by the name; anything else is a dead
+letter that names what would have worked.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cpt_core.data.dead_letter import DeadLetter
+from cpt_core.text.page import Page
+from cpt_core.text.warc import Item, read_warc
+
+WARC_SUFFIXES = (".warc", ".warc.gz", ".wet", ".wet.gz")
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
+HTML_SUFFIXES = (".html", ".htm")
+Opener = Callable[[str], BinaryIO]
+
+
+def read_pages(location: str, open_stream: Opener, max_bytes: int) -> Iterator[Item]:
+    name = location.lower().rstrip("/")
+    if name.endswith(WARC_SUFFIXES):
+        return read_warc(location, open_stream, max_bytes)
+    if name.endswith(JSONL_SUFFIXES):
+        return read_jsonl(location, open_stream, max_bytes)
+    if name.endswith(".parquet"):
+        return read_parquet(location, open_stream, max_bytes)
+    if name.endswith(HTML_SUFFIXES):
+        return read_html_files(location, [location], open_stream, max_bytes)
+    if os.path.isdir(location):
+        return read_html_folder(location, max_bytes)
+    if not os.path.exists(location) and "://" not in location:
+        return iter([DeadLetter(location, "", "missing_input", "no such file or folder")])
+    wanted = ", ".join((*WARC_SUFFIXES, *JSONL_SUFFIXES, ".parquet", *HTML_SUFFIXES))
+    return iter([DeadLetter(location, "", "unsupported_input", f"expected {wanted} or a folder")])
+
+
+def read_jsonl(location: str, open_stream: Opener, max_bytes: int) -> Iterator[Item]:
+    """One JSON object per line with a `text` field; `url`, `id` and `date` are optional."""
+    with open_stream(location) as raw:
+        stream = gzip.GzipFile(fileobj=raw) if location.endswith(".gz") else raw
+        number = 0
+        try:
+            for number, line in enumerate(stream, 1):
+                if line.strip():
+                    yield _json_page(location, number, line, max_bytes)
+        except (EOFError, OSError, zlib.error) as exc:
+            yield DeadLetter(location, f"line {number + 1}", "truncated_gzip", str(exc))
+
+
+def _json_page(location: str, number: int, line: bytes, max_bytes: int) -> Item:
+    item = f"line {number}"
+    if len(line) > max_bytes:
+        return DeadLetter(location, item, "too_large", f"{len(line)} bytes")
+    try:
+        doc = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return DeadLetter(location, item, "malformed_json", str(exc))
+    if not isinstance(doc, dict) or not isinstance(doc.get("text"), str):
+        return DeadLetter(location, item, "missing_text", "each line needs a string 'text'")
+    return _document(location, item, doc)
+
+
+def _document(location: str, item: str, doc: dict) -> Page:
+    return Page(
+        url=str(doc.get("url") or ""),
+        source=location,
+        record_id=str(doc.get("id") or item),
+        date=str(doc.get("date") or ""),
+        text=doc["text"],
+    )
+
+
+def read_parquet(location: str, open_stream: Opener, max_bytes: int) -> Iterator[Item]:
+    """Rows with a string `text` column (`url`, `id`, `date` used when present)."""
+    with open_stream(location) as stream:
+        try:
+            reader = pq.ParquetFile(stream)
+            names = set(reader.schema_arrow.names)
+            if "text" not in names or not pa.types.is_string(
+                reader.schema_arrow.field("text").type
+            ):
+                yield DeadLetter(
+                    location, "", "wrong_schema", f"needs a string 'text'; has {sorted(names)}"
+                )
+                return
+            columns = [c for c in ("text", "url", "id", "date") if c in names]
+            row = 0
+            for batch in reader.iter_batches(columns=columns):
+                for doc in batch.to_pylist():
+                    row += 1
+                    item = f"row {row}"
+                    if not isinstance(doc["text"], str):
+                        yield DeadLetter(location, item, "missing_text", "null text")
+                    elif len(doc["text"]) > max_bytes:
+                        yield DeadLetter(location, item, "too_large", f"{len(doc['text'])} chars")
+                    else:
+                        yield _document(location, item, doc)
+        except (pa.ArrowException, OSError) as exc:
+            yield DeadLetter(location, "", "broken_parquet", str(exc).splitlines()[0])
+
+
+def read_html_folder(folder: str, max_bytes: int) -> Iterator[Item]:
+    """Every .html/.htm file under a local folder, in path order; the folder's name is the host."""
+    root = Path(folder)
+    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in HTML_SUFFIXES and p.is_file())
+    return read_html_files(folder, [str(p) for p in paths], _open_local, max_bytes, root)
+
+
+def read_html_files(
+    source: str, paths: list[str], open_stream: Opener, max_bytes: int, root: Path | None = None
+) -> Iterator[Item]:
+    for path in paths:
+        item = str(Path(path).relative_to(root)) if root else Path(path).name
+        with open_stream(path) as stream:
+            data = stream.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            yield DeadLetter(source, item, "too_large", f"more than {max_bytes} bytes")
+        elif not data.strip():
+            yield DeadLetter(source, item, "empty_page", path)
+        else:
+            host = root.name if root else ""
+            url = f"{root.name}/{item}" if root else path
+            yield Page(url=url, source=source, record_id=item, html=data, host=host)
+
+
+def _open_local(path: str) -> BinaryIO:
+    return open(path, "rb")

@@ -1,0 +1,196 @@
+"""WARC and WET files, record by record, with nothing lost silently.
+
+Intact files go through FastWARC (resiliparse's C++ reader, ~10x warcio). Real crawl files are
+sometimes damaged, and strict readers then stop, or worse (warcio) stop without an error and
+drop the rest of the file. When FastWARC raises, the file is read again by a tolerant reader
+that (1) inflates gzip member by member and resynchronises on the next member after a corrupt
+one, and (2) cuts records at "blank line + WARC/x.y" boundaries, trusting Content-Length only
+where it agrees with them, so files whose CRLFs were rewritten to LF still give every record.
+Records already yielded by the first pass are not yielded twice. Every loss becomes a dead
+letter (truncated_record, corrupt_gzip, damaged_record, malformed_record, ...).
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
+
+from fastwarc.warc import ArchiveIterator
+
+from cpt_core.data.dead_letter import DeadLetter
+from cpt_core.text.http import MalformedHttp, parse_response
+from cpt_core.text.page import Counted, Page
+
+CHUNK = 1 << 20
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+TERMINATOR = re.compile(rb"(?:\r?\n){1,2}\Z")  # what ends a record
+RECORD_START = re.compile(rb"(?:\r?\n){2,}(?=WARC/\d\.\d+\r?\n)")  # blank line, version line
+Item = Page | Counted | DeadLetter
+
+
+def read_warc(path: str, open_stream: Callable[[str], BinaryIO], max_bytes: int) -> Iterator[Item]:
+    """Every record of a WARC or WET file (gzipped or not), in order."""
+    seen: set[str] = set()
+    try:
+        with open_stream(path) as stream:
+            for record in ArchiveIterator(stream, parse_http=False):
+                headers = {k.lower(): v for k, v in record.headers.asdict().items()}
+                seen.add(headers.get("warc-record-id", ""))
+                if record.content_length > max_bytes:
+                    yield _too_large(path, headers, record.content_length, max_bytes)
+                    continue
+                block = record.reader.read()
+                yield from record_items(path, headers, block, len(block) >= record.content_length)
+    except (OSError, ValueError):
+        yield Counted("repaired", "file_reread_tolerantly")
+        with open_stream(path) as stream:
+            for item in tolerant_records(stream, path, max_bytes):
+                if isinstance(item, tuple):
+                    headers, block, complete = item
+                    if headers.get("warc-record-id", "") not in seen:
+                        yield from record_items(path, headers, block, complete)
+                else:
+                    yield item
+
+
+def record_items(source: str, headers: dict[str, str], block: bytes, complete: bool) -> list[Item]:
+    """One WARC record (lower-case headers, its block) -> a page, a count or a dead letter."""
+    kind = headers.get("warc-type", "")
+    ident = headers.get("warc-record-id", "")
+    if not complete:
+        declared = headers.get("content-length", "?")
+        return [DeadLetter(source, ident, "truncated_record", f"{len(block)} of {declared} bytes")]
+    url = headers.get("warc-target-uri", "").strip(
+        "<>"
+    )  # wget writes <url>, as WARC 1.1 drafts did
+    date = headers.get("warc-date", "")
+    if kind == "conversion":
+        return [Page(url, source, ident, date, text=block.decode("utf-8", errors="replace"))]
+    if kind != "response":
+        return [Counted("skipped", f"{kind or 'untyped'}_record")]
+    if not headers.get("content-type", "").startswith("application/http"):
+        return [Counted("skipped", "not_http")]  # dns:, ftp: and other non-HTTP captures
+    try:
+        response = parse_response(block)
+    except MalformedHttp as exc:
+        return [DeadLetter(source, ident, "malformed_http", str(exc))]
+    if not 200 <= response.status < 300:
+        return [Counted("skipped", f"http_{response.status // 100}xx")]
+    if response.mime_type not in HTML_TYPES:
+        return [Counted("skipped", "not_html")]
+    if not response.body.strip():
+        return [DeadLetter(source, ident, "empty_page", url)]
+    return [Page(url, source, ident, date, html=response.body, charset=response.charset)]
+
+
+def _too_large(source: str, headers: dict, size: int, limit: int) -> DeadLetter:
+    detail = f"{size} bytes > max_record_bytes {limit}"
+    return DeadLetter(source, headers.get("warc-record-id", ""), "too_large", detail)
+
+
+def tolerant_records(
+    stream: BinaryIO, source: str, max_bytes: int
+) -> Iterator[tuple[dict[str, str], bytes, bool] | Counted | DeadLetter]:
+    """(headers, block, complete) per record that can be framed; dead letters for the rest."""
+    buffer, scan_from = bytearray(), 0
+    for piece in _inflate(stream, source):
+        if isinstance(piece, DeadLetter):
+            if buffer.strip():
+                yield DeadLetter(source, "", "damaged_record", f"{len(buffer)} bytes before it")
+            yield piece
+            buffer.clear()
+            scan_from = 0
+            continue
+        buffer += piece
+        start = 0
+        for match in RECORD_START.finditer(buffer, scan_from):
+            yield from _frame(bytes(buffer[start : match.end()]), source, max_bytes, last=False)
+            start = match.end()
+        del buffer[:start]
+        scan_from = max(0, len(buffer) - 16)
+    if buffer.strip():
+        yield from _frame(bytes(buffer), source, max_bytes, last=True)
+
+
+def _frame(segment: bytes, source: str, max_bytes: int, last: bool):
+    crlf, lf = segment.find(b"\r\n\r\n"), segment.find(b"\n\n")
+    cut, gap = (crlf, 4) if crlf >= 0 and (lf < 0 or crlf <= lf) else (lf, 2)
+    if not segment.startswith(b"WARC/") or cut < 0:
+        yield DeadLetter(
+            source, "", "malformed_record", f"{len(segment)} bytes with no WARC header"
+        )
+        return
+    headers: dict[str, str] = {}
+    for line in segment[:cut].decode("utf-8", errors="replace").splitlines()[1:]:
+        name, colon, value = line.partition(":")
+        if not colon:
+            yield DeadLetter(source, "", "malformed_warc_header", line[:80])
+            return
+        headers[name.strip().lower()] = value.strip()
+    body = segment[cut + gap :]
+    if len(body) > max_bytes:
+        yield _too_large(source, headers, len(body), max_bytes)
+        return
+    declared = headers.get("content-length", "")
+    size = int(declared) if declared.isdigit() else -1
+    if 0 <= size <= len(body) and not body[size:].strip(b"\r\n"):
+        yield headers, body[:size], True
+    elif last:  # the file ends inside this record
+        yield headers, body, False
+    else:  # the next record starts here, so the declared length is wrong: trust the boundary
+        yield Counted("repaired", "content_length")
+        yield headers, TERMINATOR.sub(b"", body), True
+
+
+def _inflate(stream: BinaryIO, source: str) -> Iterator[bytes | DeadLetter]:
+    """The decompressed bytes of a (multi-member) gzip stream, or the raw bytes of a plain one.
+
+    A corrupt member becomes a dead letter and reading resumes at the next gzip header;
+    a stream that ends inside a member becomes a truncated_gzip dead letter.
+    """
+    pending = stream.read(CHUNK)
+    if not pending.startswith(b"\x1f\x8b"):
+        while pending:
+            yield pending
+            pending = stream.read(CHUNK)
+        return
+    inflater, inside, offset = zlib.decompressobj(wbits=31), False, 0
+    while True:
+        if not pending:
+            pending = stream.read(CHUNK)
+            if not pending:
+                if inside:
+                    yield DeadLetter(source, f"byte {offset}", "truncated_gzip", "ends mid-member")
+                return
+        try:
+            out = inflater.decompress(pending)
+        except zlib.error as exc:
+            yield DeadLetter(source, f"byte {offset}", "corrupt_gzip", str(exc))
+            pending, skipped = _next_member(pending[1:], stream)
+            offset += 1 + skipped
+            inflater, inside = zlib.decompressobj(wbits=31), False
+            continue
+        inside = True
+        offset += len(pending) - len(inflater.unused_data)
+        if out:
+            yield out
+        if inflater.eof:
+            pending, inflater, inside = inflater.unused_data, zlib.decompressobj(wbits=31), False
+        else:
+            pending = b""
+
+
+def _next_member(data: bytes, stream: BinaryIO) -> tuple[bytes, int]:
+    """Skip to the next gzip member header; (bytes from it on, bytes skipped)."""
+    skipped = 0
+    while True:
+        at = data.find(b"\x1f\x8b\x08")
+        if at >= 0:
+            return data[at:], skipped + at
+        more = stream.read(CHUNK)
+        if not more:
+            return b"", skipped + len(data)
+        skipped += max(0, len(data) - 2)
+        data = data[-2:] + more
