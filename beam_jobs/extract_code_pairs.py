@@ -25,7 +25,7 @@ from beam_jobs.dataset import WriteDataset, pair_key
 from beam_jobs.dedupe import COUNTS, KEPT, ExactDedupe, NearDedupe
 from beam_jobs.inputs import is_local
 from beam_jobs.job import mine_with, parse_args, run_job
-from beam_jobs.options import quiet_beam
+from beam_jobs.logs import quiet_beam
 from cpt_core.code.config import CodeMiningConfig
 from cpt_core.code.filters import FilterConfig
 from cpt_core.code.languages import language_for

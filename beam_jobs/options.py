@@ -7,7 +7,6 @@ network. Any `--runner` the user gives (DataflowRunner, FlinkRunner, SparkRunner
 
 from __future__ import annotations
 
-import logging
 import os
 
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -26,10 +25,3 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
     if any(a.startswith("--runner") for a in beam_args):
         return PipelineOptions(beam_args)
     return PipelineOptions(local_defaults() + list(beam_args))
-
-
-def quiet_beam() -> None:
-    """Beam logs every worker's start-up at INFO; keep its warnings and our own progress."""
-    form = "%(levelname)s %(name)s: %(message)s"
-    logging.basicConfig(level=logging.INFO, format=form, force=True)
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)

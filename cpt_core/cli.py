@@ -82,9 +82,7 @@ def mine_code(
 ) -> None:
     """(docstring, code) pairs from repositories (folders, git, .tar.gz, .zip). Other options
     go to Beam (--runner=...)."""
-    from beam_jobs.extract_code_pairs import mine
-
-    _run_miner(mine, ctx, output, input, input_list, config, set_)
+    _run_miner("beam_jobs.extract_code_pairs", ctx, output, input, input_list, config, set_)
 
 
 @mine_app.command("text", context_settings=BEAM_PASSTHROUGH)
@@ -98,16 +96,18 @@ def mine_text(
 ) -> None:
     """Adjacent-passage pairs from WARC/WET crawls, JSONL/Parquet {url, text} and HTML
     folders. Other options go to Beam (--runner=...)."""
-    from beam_jobs.extract_text_pairs import mine
-
-    _run_miner(mine, ctx, output, input, input_list, config, set_)
+    _run_miner("beam_jobs.extract_text_pairs", ctx, output, input, input_list, config, set_)
 
 
-def _run_miner(mine, ctx, output, inputs, input_lists, config, overrides) -> None:
-    from beam_jobs.options import quiet_beam
+def _run_miner(job: str, ctx, output, inputs, input_lists, config, overrides) -> None:
+    """Quiet Beam's logging first: importing it logs at INFO."""
+    import importlib
+
+    from beam_jobs.logs import quiet_beam
 
     quiet_beam()
     parsed = dict(_parse_override(item) for item in overrides or [])
+    mine = importlib.import_module(job).mine
     mine(inputs or [], input_lists or [], output, config, parsed, beam_args=ctx.args)
 
 
