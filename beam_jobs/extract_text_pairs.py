@@ -31,7 +31,7 @@ from cpt_core.data.filtered import Filtered
 from cpt_core.data.manifest import Manifest
 from cpt_core.dedup.minhash import exact_key
 from cpt_core.text.config import TextMiningConfig
-from cpt_core.text.inputs import read_pages
+from cpt_core.text.inputs import open_local, read_pages
 from cpt_core.text.mine import Document, document_of, pairs_of
 from cpt_core.text.page import Counted, Page
 from cpt_core.text.tokens import tokenizer_json
@@ -61,7 +61,7 @@ class _Read(beam.DoFn):
         self.dead = Metrics.counter("cpt", "dead_letters")
 
     def process(self, location: str):
-        opener = _open_local if is_local(location) else _open_remote
+        opener = open_local if is_local(location) else _open_remote
         for item in read_pages(location, opener, self.max_bytes):
             if isinstance(item, Page):
                 self.pages.inc()

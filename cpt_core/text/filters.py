@@ -13,7 +13,6 @@ import re
 from collections import Counter
 from urllib.parse import urlsplit
 
-import numpy as np
 from pydantic import Field
 
 from cpt_core.config import Strict
@@ -104,6 +103,9 @@ def document_reason(lines: list[str], language: str, config: TextFilterConfig) -
 
 
 def repetition_reason(lines: list[str], words: list[str], config: TextFilterConfig) -> str | None:
+    """Gopher's repetition checks, with the definitions datatrove (FineWeb) uses: repeats count
+    from the second occurrence on, as a share of lines or of the text's characters."""
+    text_chars = max(1, sum(map(len, lines)) + len(lines) - 1)
     seen: set[str] = set()
     duplicate_lines = duplicate_chars = 0
     for line in lines:
@@ -113,23 +115,30 @@ def repetition_reason(lines: list[str], words: list[str], config: TextFilterConf
         seen.add(line)
     if duplicate_lines / len(lines) > config.max_duplicate_line_share:
         return "repeated_lines"
-    if duplicate_chars / max(1, sum(map(len, lines))) > config.max_duplicate_line_char_share:
+    if duplicate_chars / text_chars > config.max_duplicate_line_char_share:
         return "repeated_lines"
-    total = sum(map(len, words))
     for n, limit in config.max_top_ngram_char_share.items():
-        counts = Counter(zip(*(words[i:] for i in range(n)), strict=False))
-        if counts:
-            gram, count = counts.most_common(1)[0]
-            if count > 1 and count * sum(map(len, gram)) / total > limit:
+        grams = Counter(" ".join(words[i : i + n]) for i in range(len(words) - n + 1))
+        if grams:
+            gram, count = grams.most_common(1)[0]
+            if count > 1 and len(gram) * count / text_chars > limit:
                 return "repeated_ngrams"
-    lengths = np.array([len(w) for w in words])
     for n, limit in config.max_duplicate_ngram_char_share.items():
-        grams = list(zip(*(words[i:] for i in range(n)), strict=False))
-        counts = Counter(grams)
-        covered = np.zeros(len(words), dtype=bool)
-        for start, gram in enumerate(grams):
-            if counts[gram] > 1:
-                covered[start : start + n] = True
-        if lengths[covered].sum() / total > limit:
+        if _repeated_ngram_chars(words, n) / text_chars > limit:
             return "repeated_ngrams"
     return None
+
+
+def _repeated_ngram_chars(words: list[str], n: int) -> int:
+    """Characters in n-grams seen before, stepping past each repeat (no overlaps counted)."""
+    seen: set[str] = set()
+    repeated, i = 0, 0
+    while i <= len(words) - n:
+        gram = "".join(words[i : i + n])
+        if gram in seen:
+            repeated += len(gram)
+            i += n
+        else:
+            seen.add(gram)
+            i += 1
+    return repeated

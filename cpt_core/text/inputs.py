@@ -115,7 +115,7 @@ def read_html_folder(folder: str, max_bytes: int) -> Iterator[Item]:
     """Every .html/.htm file under a local folder, in path order; the folder's name is the host."""
     root = Path(folder)
     paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in HTML_SUFFIXES and p.is_file())
-    return read_html_files(folder, [str(p) for p in paths], _open_local, max_bytes, root)
+    return read_html_files(folder, [str(p) for p in paths], open_local, max_bytes, root)
 
 
 def read_html_files(
@@ -135,5 +135,5 @@ def read_html_files(
             yield Page(url=url, source=source, record_id=item, html=data, host=host)
 
 
-def _open_local(path: str) -> BinaryIO:
+def open_local(path: str) -> BinaryIO:
     return open(path, "rb")

@@ -135,8 +135,11 @@ def _frame(segment: bytes, source: str, max_bytes: int, last: bool):
         return
     declared = headers.get("content-length", "")
     size = int(declared) if declared.isdigit() else -1
-    if 0 <= size <= len(body) and not body[size:].strip(b"\r\n"):
+    if 0 <= size <= len(body):
         yield headers, body[:size], True
+        if rest := body[size:].strip(b"\r\n"):  # e.g. a record whose version line is broken
+            detail = f"{len(rest)} unframed bytes after {headers.get('warc-record-id', '?')}"
+            yield DeadLetter(source, "", "malformed_record", detail)
     elif last:  # the file ends inside this record
         yield headers, body, False
     else:  # the next record starts here, so the declared length is wrong: trust the boundary
