@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
+from functools import partial
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -24,7 +25,7 @@ from tokenizers import Tokenizer
 from beam_jobs.dataset import WriteDataset, pair_key
 from beam_jobs.dedupe import COUNTS, KEPT, ExactDedupe, NearDedupe
 from beam_jobs.inputs import is_local
-from beam_jobs.job import mine_with, parse_args, run_job
+from beam_jobs.job import job_main, mine_with, run_job
 from beam_jobs.logs import quiet_beam
 from cpt_core.data.dead_letter import DeadLetter
 from cpt_core.data.filtered import Filtered
@@ -252,23 +253,11 @@ def run(
     return run_job(build, locations, output, config or TextMiningConfig(), beam_args)
 
 
-def mine(
-    inputs: list[str],
-    input_lists: list[str],
-    output: str,
-    config_path: str | None = None,
-    overrides: dict | None = None,
-    beam_args: list[str] = (),
-) -> Manifest:
-    """What both `cpt mine text` and `python -m beam_jobs.extract_text_pairs` do."""
-    return mine_with(
-        run, TextMiningConfig, inputs, input_lists, output, config_path, overrides, beam_args
-    )
+mine = partial(mine_with, run, TextMiningConfig)  # what `cpt mine ...` and `python -m` call
 
 
 def main(argv: list[str] | None = None) -> Manifest:
-    args, beam_args = parse_args(__doc__.splitlines()[0], argv)
-    return mine(args.input, args.input_list, args.output, args.config, beam_args=beam_args)
+    return job_main(__doc__, mine, argv)
 
 
 if __name__ == "__main__":

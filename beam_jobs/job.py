@@ -57,11 +57,12 @@ def mine_with(
     return manifest
 
 
-def parse_args(description: str, argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
-    """The job's own options; everything else is returned for Beam."""
-    parser = argparse.ArgumentParser(description=description)
+def job_main(doc: str, mine: Callable[..., Manifest], argv: list[str] | None) -> Manifest:
+    """`python -m beam_jobs.<job>`: the job's own options; everything else goes to Beam."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--input", action="append", default=[], help="input path (repeatable)")
     parser.add_argument("--input_list", action="append", default=[], help="file of input paths")
     parser.add_argument("--output", required=True, help="dataset folder to create")
     parser.add_argument("--config", default=None, help="YAML preset (configs/mine-*.yaml)")
-    return parser.parse_known_args(argv)
+    args, beam_args = parser.parse_known_args(argv)
+    return mine(args.input, args.input_list, args.output, args.config, beam_args=beam_args)
