@@ -170,6 +170,8 @@ def test_chunked_and_gzipped_http_bodies_are_decoded():
     assert stored.body == b"<html>already inflated</html>"  # Common Crawl 2014 kept the header
     with pytest.raises(MalformedHttp, match="truncated"):
         dechunk(b"ff\r\nshort")
+    with pytest.raises(MalformedHttp, match="truncated"):
+        dechunk(b"5\r\nhello")  # no line end after the data: once an endless loop
     with pytest.raises(MalformedHttp, match="status line"):
         parse_response(b"garbage\r\n\r\nbody")
 
@@ -208,3 +210,16 @@ def test_other_inputs_jsonl_parquet_html_and_their_failures(tmp_path):
     assert outcomes(read_pages(str(tmp_path / "x.pdf"), open, MB)) == {"dead/missing_input": 1}
     (tmp_path / "x.pdf").write_bytes(b"%PDF")
     assert outcomes(read_pages(str(tmp_path / "x.pdf"), open, MB)) == {"dead/unsupported_input": 1}
+
+
+def test_missing_empty_and_unreadable_inputs_are_dead_letters(tmp_path):
+    def read(path):
+        return outcomes(read_pages(str(path), open_local, MB))
+
+    assert read(tmp_path / "gone.warc.gz") == {"dead/missing_input": 1}
+    for name in ("empty.warc.gz", "empty.jsonl", "empty.wet"):
+        (tmp_path / name).write_bytes(b"")
+        assert read(tmp_path / name) == {"dead/empty_input": 1}, name
+    (tmp_path / "folder.warc").mkdir()  # opening a folder as a file raises
+    assert read(tmp_path / "folder.warc") == {"dead/unreadable_input": 1}
+    assert read(tmp_path) == {"dead/empty_input": 1}  # a folder with no HTML in it

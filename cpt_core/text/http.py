@@ -69,7 +69,10 @@ def dechunk(body: bytes) -> bytes:
         pos = end + 1 + size
         if pos > len(body):
             raise MalformedHttp("chunked body is truncated")
-        pos = body.find(b"\n", pos) + 1  # the CRLF after the chunk data
+        after = body.find(b"\n", pos)  # the CRLF after the chunk data
+        if after < 0:  # without this check, find's -1 would restart the loop at byte 0
+            raise MalformedHttp("chunked body is truncated")
+        pos = after + 1
 
 
 def inflate(body: bytes, encoding: str) -> bytes:

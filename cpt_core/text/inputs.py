@@ -29,6 +29,24 @@ Opener = Callable[[str], BinaryIO]
 
 
 def read_pages(location: str, open_stream: Opener, max_bytes: int) -> Iterator[Item]:
+    """Every item of one input. An input that is missing, cannot be read, or holds nothing at
+    all is a dead letter, whatever its kind, so no input disappears without a trace."""
+    if not os.path.exists(location) and "://" not in location:
+        yield DeadLetter(location, "", "missing_input", "no such file or folder")
+        return
+    empty = True
+    try:
+        for item in _reader(location, open_stream, max_bytes):
+            empty = False
+            yield item
+    except OSError as exc:
+        yield DeadLetter(location, "", "unreadable_input", str(exc).splitlines()[0])
+        return
+    if empty:
+        yield DeadLetter(location, "", "empty_input", "no records, rows or pages")
+
+
+def _reader(location: str, open_stream: Opener, max_bytes: int) -> Iterator[Item]:
     name = location.lower().rstrip("/")
     if name.endswith(WARC_SUFFIXES):
         return read_warc(location, open_stream, max_bytes)
@@ -40,8 +58,6 @@ def read_pages(location: str, open_stream: Opener, max_bytes: int) -> Iterator[I
         return read_html_files(location, [location], open_stream, max_bytes)
     if os.path.isdir(location):
         return read_html_folder(location, max_bytes)
-    if not os.path.exists(location) and "://" not in location:
-        return iter([DeadLetter(location, "", "missing_input", "no such file or folder")])
     wanted = ", ".join((*WARC_SUFFIXES, *JSONL_SUFFIXES, ".parquet", *HTML_SUFFIXES))
     return iter([DeadLetter(location, "", "unsupported_input", f"expected {wanted} or a folder")])
 

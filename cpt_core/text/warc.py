@@ -33,26 +33,29 @@ Item = Page | Counted | DeadLetter
 def read_warc(path: str, open_stream: Callable[[str], BinaryIO], max_bytes: int) -> Iterator[Item]:
     """Every record of a WARC or WET file (gzipped or not), in order."""
     seen: set[str] = set()
-    try:
-        with open_stream(path) as stream:
+    with open_stream(path) as stream:  # one that cannot be opened is read_pages' dead letter
+        try:
             for record in ArchiveIterator(stream, parse_http=False):
                 headers = {k.lower(): v for k, v in record.headers.asdict().items()}
-                seen.add(headers.get("warc-record-id", ""))
                 if record.content_length > max_bytes:
-                    yield _too_large(path, headers, record.content_length, max_bytes)
-                    continue
-                block = record.reader.read()
-                yield from record_items(path, headers, block, len(block) >= record.content_length)
-    except (OSError, ValueError):
-        yield Counted("repaired", "file_reread_tolerantly")
-        with open_stream(path) as stream:
-            for item in tolerant_records(stream, path, max_bytes):
-                if isinstance(item, tuple):
-                    headers, block, complete = item
-                    if headers.get("warc-record-id", "") not in seen:
-                        yield from record_items(path, headers, block, complete)
+                    items = [_too_large(path, headers, record.content_length, max_bytes)]
                 else:
-                    yield item
+                    block = record.reader.read()  # may raise: then the re-read must yield it
+                    items = record_items(path, headers, block, len(block) >= record.content_length)
+                seen.add(headers.get("warc-record-id", ""))
+                yield from items
+            return
+        except (OSError, ValueError):
+            pass  # damaged compression or framing: read it again, tolerantly
+    yield Counted("repaired", "file_reread_tolerantly")
+    with open_stream(path) as stream:
+        for item in tolerant_records(stream, path, max_bytes):
+            if isinstance(item, tuple):
+                headers, block, complete = item
+                if headers.get("warc-record-id", "") not in seen:
+                    yield from record_items(path, headers, block, complete)
+            else:
+                yield item
 
 
 def record_items(source: str, headers: dict[str, str], block: bytes, complete: bool) -> list[Item]:
