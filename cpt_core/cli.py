@@ -18,6 +18,8 @@ models_app = typer.Typer(no_args_is_help=True, help="Pretrained decoders: fetch 
 pairs_app = typer.Typer(no_args_is_help=True, help="Build pair shards from existing data sets.")
 app.add_typer(models_app, name="models")
 app.add_typer(pairs_app, name="pairs")
+index_app = typer.Typer(no_args_is_help=True, help="FAISS indexes: build from a corpus, search.")
+app.add_typer(index_app, name="index")
 mine_app = typer.Typer(no_args_is_help=True, help="Beam jobs that mine pairs from raw data.")
 app.add_typer(mine_app, name="mine")
 BEAM_PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
@@ -161,6 +163,98 @@ def embed(
     vectors = Embedder.from_pretrained(model).encode(texts, side, batch_size, progress=True)
     np.save(out, vectors)
     typer.echo(f"{vectors.shape[0]} x {vectors.shape[1]} -> {out}")
+
+
+@index_app.command("build")
+def index_build(
+    corpus: Annotated[str, typer.Option(help="Parquet shards/folder or JSONL (_id/id, text).")],
+    model: Annotated[str, typer.Option(help="Model folder, registry name or hub id.")],
+    out: Annotated[Path, typer.Option(help="Index folder to create.")],
+    kind: Annotated[str, typer.Option(help="auto, flat, hnsw or ivfpq.")] = "auto",
+    max_length: Annotated[int | None, typer.Option(help="Token cap per document.")] = None,
+    batch_size: int = 32,
+) -> None:
+    """Embed a corpus (streaming, length-sorted batches) and write a FAISS index folder."""
+    from cpt_core.index.build import build_index
+
+    if kind not in ("auto", "flat", "hnsw", "ivfpq"):
+        raise CptError(f"--kind must be auto, flat, hnsw or ivfpq, not '{kind}'")
+    meta = build_index(corpus, model, out, kind, max_length, batch_size)  # type: ignore[arg-type]
+    typer.echo(
+        f"{meta.count} vectors ({meta.kind}, dim {meta.dimension}, recall@10 vs exact "
+        f"{meta.recall_at_10:.3f}) -> {out}"
+    )
+
+
+@index_app.command("search")
+def index_search(
+    index: Annotated[Path, typer.Option(help="Index folder from `cpt index build`.")],
+    queries: Annotated[list[str], typer.Argument(help="Query texts.")],
+    k: int = 10,
+    model: Annotated[
+        str | None, typer.Option(help="Embed queries with this model (must be the index's).")
+    ] = None,
+) -> None:
+    """Top-k ids, scores and texts for each query, as JSON lines."""
+    from cpt_core.index.search import SearchIndex, read_index_meta
+
+    encoder = None
+    if model:
+        from cpt_core.eval.encoders import load_encoder
+
+        encoder = load_encoder(model, read_index_meta(index).max_length)
+    searcher = SearchIndex(index, encoder)
+    for query, hits in zip(queries, searcher.search(queries, k), strict=True):
+        found = [{"id": h.id, "score": round(h.score, 4), "text": h.text[:200]} for h in hits]
+        typer.echo(json.dumps({"query": query, "hits": found}, ensure_ascii=False))
+
+
+@app.command("eval")
+def eval_(
+    models: Annotated[
+        list[str] | None, typer.Argument(help="Model folders, names or hub ids.")
+    ] = None,
+    report: Annotated[Path, typer.Option(help="Folder for results.json, report.md, PNGs.")] = Path(
+        "runs/eval"
+    ),
+    profile: Annotated[str, typer.Option(help="quick, full, or a YAML file.")] = "quick",
+    baselines: Annotated[
+        bool, typer.Option(help="Add BM25, all-MiniLM-L6-v2 and the untrained initial decoder.")
+    ] = True,
+    senteval: Annotated[Path | None, typer.Option(help="SentEval data dir.")] = None,
+    stsb: Annotated[Path | None, typer.Option(help="STS-B sts-test.csv.")] = None,
+    sick: Annotated[Path | None, typer.Option(help="SICK test file.")] = None,
+    beir: Annotated[list[Path] | None, typer.Option(help="BEIR folder (repeatable).")] = None,
+    cosqa: Annotated[Path | None, typer.Option(help="CoSQA retrieval folder.")] = None,
+    code_pairs: Annotated[
+        list[str] | None, typer.Option(help="Pair shards or CodeSearchNet jsonl (repeatable).")
+    ] = None,
+    set_: SetOption = None,
+) -> None:
+    """Evaluate models side by side on every task; write a report. Sets default to
+    ../shared/data; embeddings are cached, so re-evaluating a model costs nothing."""
+    from cpt_core.config import load_preset
+    from cpt_core.eval.profile import EvalData, EvalProfile
+    from cpt_core.eval.report import write_report
+    from cpt_core.eval.suite import evaluate, with_baselines
+
+    path = Path(profile) if profile.endswith((".yaml", ".yml")) else None
+    path = path or REPO / "configs" / f"eval-{profile}.yaml"
+    overrides = dict(_parse_override(item) for item in set_ or [])
+    chosen = load_preset(EvalProfile, path, **overrides)
+    references = with_baselines(models or []) if baselines else list(models or [])
+    if not references:
+        raise CptError("nothing to evaluate: name a model or keep --baselines")
+    data = EvalData(
+        senteval=senteval,
+        stsb=stsb,
+        sick=sick,
+        beir=tuple(beir or ()),
+        cosqa=cosqa,
+        code_pairs=tuple(code_pairs or ()),
+    )
+    results = evaluate(references, chosen, data)
+    typer.echo(f"report: {write_report(results, report)}")
 
 
 @app.command()

@@ -6,19 +6,19 @@ user types: a registry name, a folder or a hub id. A folder with `modules.json` 
 sentence-transformers model; anything else is read as a decoder.
 
 `identity` names what the vectors depend on (weights bytes, delimiters, max length, dtype), so
-the embedding cache can never serve vectors of a different model or setting.
+the embedding cache can never serve vectors of a different model or setting, and an index
+refuses queries embedded by another model.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from cpt_core.model.delimiters import Side
+from cpt_core.models.digest import weights_digest
 from cpt_core.models.load import resolve
 
 
@@ -87,23 +87,6 @@ def display_name(reference: str) -> str:
     if path.name == "model" and path.parent.name:
         return path.parent.name
     return path.name or str(reference)
-
-
-def weights_digest(location: str, setting: list) -> str:
-    """SHA256 of the weights and config bytes plus the encoding setting (hub ids: by name)."""
-    digest = hashlib.sha256(json.dumps(setting, sort_keys=True).encode())
-    folder = Path(location)
-    files = sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.json"))
-    if not folder.is_dir() or not files:
-        digest.update(location.encode())
-    for file in files:
-        if file.name in ("cpt_source.json", "README.md"):
-            continue
-        digest.update(file.name.encode())
-        with file.open("rb") as handle:
-            for block in iter(lambda h=handle: h.read(1 << 22), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def _device() -> str:

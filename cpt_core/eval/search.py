@@ -32,7 +32,7 @@ def evaluate_search(retriever: Retriever, data: BeirSet) -> dict:
         "ndcg@10": 100 * ndcg_at_k(ranked, graded, 10),
         "mrr@10": 100 * mrr_at_k(ranked, relevant, 10),
         "mrr": 100 * mrr_at_k(ranked, relevant, DEPTH),
-        "recall": {k: 100 * recall_at_k(ranked, relevant, k) for k in CURVE_KS},
+        "recall": {str(k): 100 * recall_at_k(ranked, relevant, k) for k in CURVE_KS},
         "queries": len(qids),
         "documents": len(doc_ids),
     }
@@ -81,5 +81,7 @@ def codesearchnet(
         results.append(evaluate_search(retriever, data))
     scored = sum(r["queries"] for r in results)
     mean = {k: sum(r[k] * r["queries"] for r in results) / scored for k in ("mrr", "mrr@10")}
-    recall = {k: sum(r["recall"][k] * r["queries"] for r in results) / scored for k in CURVE_KS}
+    recall = {
+        str(k): sum(r["recall"][str(k)] * r["queries"] for r in results) / scored for k in CURVE_KS
+    }
     return {**mean, "recall": recall, "queries": scored, "candidates": size, "groups": len(groups)}

@@ -55,6 +55,20 @@ class Sets:
     sst2: ProbeTask | None = None
 
 
+def with_baselines(references: list[str]) -> list[str]:
+    """The models, then BM25, all-MiniLM-L6-v2 and each model's untrained initial decoder."""
+    from cpt_core.model.folder import read_meta
+    from cpt_core.models.load import resolve
+
+    initial = []
+    for reference in references:
+        location = Path(resolve(reference))
+        meta = read_meta(location) if location.is_dir() else None
+        initial.append(meta.base_model if meta else reference)
+    chosen = [*references, BM25, "all-minilm-l6-v2", *(initial or ["smollm2-135m"])]
+    return list(dict.fromkeys(chosen))
+
+
 def load_sets(profile: EvalProfile, data: EvalData) -> Sets:
     sets, seed, wanted = Sets(), profile.seed, set(profile.families)
     if "probe" in wanted:

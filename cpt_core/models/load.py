@@ -44,6 +44,7 @@ def load_backbone(
     # large table on every load; that is by design here, so keep transformers to errors only.
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # a bar per load would bury the command's own output
     try:
         tokenizer = AutoTokenizer.from_pretrained(location)
         model = AutoModel.from_pretrained(location, dtype=dtype)
@@ -57,6 +58,7 @@ def load_backbone(
         raise CptError(f"cannot load model '{reference}': {detail[:200]}; {fix}") from exc
     finally:
         hf_logging.set_verbosity(verbosity)
+        hf_logging.enable_progress_bar()
     if model.config.is_encoder_decoder:
         raise CptError(f"model '{reference}' is an encoder-decoder; cpt needs a decoder-only LM")
     return model, tokenizer

@@ -1,0 +1,125 @@
+"""The evaluation report: results.json, report.md and PNG charts, written side by side.
+
+The Markdown holds one table per task family (rows: tasks; columns: models; the family's
+headline metric), what each figure was measured on, and the time each model took. Charts: one
+grouped bar chart per family, and a recall@k curve per search task.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
+
+from cpt_core.eval.profile import FAMILIES
+
+TITLES = {
+    "probe": "Linear probe (SentEval), accuracy",
+    "sts": "Sentence similarity, Spearman x100",
+    "search": "Text search (BEIR), nDCG@10",
+    "code": "Code search, MRR",
+    "zeroshot": "SST-2 zero-shot, accuracy",
+    "knn": "SST-2 k-NN, accuracy",
+}
+
+
+def write_report(results: dict, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    models = list(results["models"])
+    lines = [
+        f"# Evaluation report ({results['profile']['name']} profile)",
+        "",
+        f"Created {results['created']}. Models: {', '.join(models)}. "
+        "Each table shows the family's headline metric (x100); results.json has every metric.",
+    ]
+    for family in FAMILIES:
+        tasks = _tasks(results, family)
+        if not tasks:
+            continue
+        chart = _bar_chart(results, family, tasks, models, folder)
+        lines += ["", f"## {TITLES[family]}", "", *_table(results, family, tasks, models)]
+        lines += ["", f"![{family}]({chart.name})"]
+    for task in _tasks(results, "search") + _tasks(results, "code"):
+        curve = _recall_curve(results, task, folder)
+        lines += ["", f"Recall@k, {task}:", "", f"![recall {task}]({curve.name})"]
+    lines += ["", "## What each figure was measured on", "", "| task | size |", "|---|---|"]
+    lines += [f"| {task} | {_size(size)} |" for task, size in results["sizes"].items()]
+    lines += ["", "## Time per model (seconds)", "", *_timings(results)]
+    path = folder / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _tasks(results: dict, family: str) -> list[str]:
+    return [t for t in results["tasks"] if t.split("/")[0] == family]
+
+
+def _value(results: dict, task: str, model: str) -> float | None:
+    metrics = results["tasks"][task].get(model)
+    return None if metrics is None else metrics[results["headline"][task.split("/")[0]]]
+
+
+def _table(results: dict, family: str, tasks: list[str], models: list[str]) -> list[str]:
+    shown = [m for m in models if any(_value(results, t, m) is not None for t in tasks)]
+    rows = ["| task | " + " | ".join(shown) + " |", "|---" * (len(shown) + 1) + "|"]
+    for task in tasks:
+        values = [_value(results, task, m) for m in shown]
+        best = max((v for v in values if v is not None), default=None)
+        cells = [
+            "n/a" if v is None else (f"**{v:.1f}**" if v == best else f"{v:.1f}") for v in values
+        ]
+        rows.append(f"| {task.split('/', 1)[1]} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def _bar_chart(results: dict, family: str, tasks: list[str], models: list[str], folder: Path):
+    shown = [m for m in models if any(_value(results, t, m) is not None for t in tasks)]
+    width = 0.8 / max(len(shown), 1)
+    fig = Figure(figsize=(max(5.0, 1.3 * len(tasks) + 2), 3.6))
+    ax = fig.subplots()
+    for n, model in enumerate(shown):
+        heights = [_value(results, t, model) or 0.0 for t in tasks]
+        positions = [i + n * width - 0.4 + width / 2 for i in range(len(tasks))]
+        ax.bar(positions, heights, width, label=model)
+    ax.set_xticks(range(len(tasks)), [t.split("/", 1)[1] for t in tasks], rotation=20)
+    ax.set_title(TITLES[family])
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = folder / f"{family}.png"
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def _recall_curve(results: dict, task: str, folder: Path) -> Path:
+    fig = Figure(figsize=(5.0, 3.6))
+    ax = fig.subplots()
+    for model, metrics in results["tasks"][task].items():
+        ks = sorted(int(k) for k in metrics["recall"])
+        ax.plot(ks, [metrics["recall"][str(k)] for k in ks], marker="o", label=model)
+    ax.set_xscale("log")
+    ax.set_xlabel("k")
+    ax.set_ylabel("recall@k")
+    ax.set_ylim(0, 100)
+    ax.set_title(f"Recall@k, {task}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = folder / f"recall-{task.replace('/', '-')}.png"
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def _size(size: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in size.items())
+
+
+def _timings(results: dict) -> list[str]:
+    families = [f for f in FAMILIES if f in results["profile"]["families"]]
+    rows = ["| model | " + " | ".join([*families, "total"]) + " |"]
+    rows.append("|---" * (len(families) + 2) + "|")
+    for model, info in results["models"].items():
+        cells = [str(info["seconds"].get(f, "")) for f in [*families, "total"]]
+        rows.append(f"| {model} | " + " | ".join(cells) + " |")
+    return rows

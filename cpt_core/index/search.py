@@ -1,0 +1,80 @@
+"""`cpt index search`: open an index folder and answer queries with ids, scores and texts.
+
+Queries must be embedded by the model that built the index, with the same setting: the
+model's identity is checked against meta.json and a mismatch is refused, because vectors of
+another model (or another dimension) return confident nonsense rather than an error.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pyarrow.parquet as pq
+from pydantic import ValidationError
+
+from cpt_core.errors import CptError
+from cpt_core.eval.encoders import TextEncoder, load_encoder
+from cpt_core.index.meta import IndexMeta
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    score: float
+    text: str
+
+
+class SearchIndex:
+    def __init__(self, folder: str | Path, encoder: TextEncoder | None = None):
+        folder = Path(folder)
+        self.meta = read_index_meta(folder)
+        try:
+            self.index = faiss.read_index(str(folder / "index.faiss"))
+            table = pq.read_table(folder / "ids.parquet")
+        except (RuntimeError, OSError) as exc:
+            raise CptError(
+                f"{folder}: index files unreadable ({str(exc).splitlines()[0]})"
+            ) from exc
+        self.ids, self.texts = table["id"].to_pylist(), table["text"].to_pylist()
+        if self.index.ntotal != len(self.ids) or self.index.d != self.meta.dimension:
+            raise CptError(f"{folder}: index.faiss and ids.parquet/meta.json disagree; rebuild it")
+        self.encoder = encoder or load_encoder(self.meta.model, self.meta.max_length)
+        if self.encoder.identity != self.meta.model_identity:
+            raise CptError(
+                f"{folder} was built with {self.meta.model} (identity "
+                f"{self.meta.model_identity[:12]}), not {self.encoder.name} "
+                f"({self.encoder.identity[:12]}): rebuild the index or search with its model"
+            )
+
+    def search(self, queries: list[str], k: int = 10) -> list[list[Hit]]:
+        return self.search_vectors(self.encoder.encode(queries, "query"), k)
+
+    def search_vectors(self, vectors: np.ndarray, k: int = 10) -> list[list[Hit]]:
+        if vectors.ndim != 2 or vectors.shape[1] != self.meta.dimension:
+            raise CptError(
+                f"query vectors have dimension {vectors.shape[-1]}, the index "
+                f"{self.meta.dimension}: they come from another model"
+            )
+        scores, rows = self.index.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
+        return [
+            [
+                Hit(self.ids[r], float(s), self.texts[r])
+                for s, r in zip(ss, rr, strict=True)
+                if r >= 0
+            ]
+            for ss, rr in zip(scores, rows, strict=True)
+        ]
+
+
+def read_index_meta(folder: Path) -> IndexMeta:
+    path = folder / "meta.json"
+    if not path.is_file():
+        raise CptError(f"{folder} is not an index folder (no meta.json)")
+    try:
+        return IndexMeta.model_validate(json.loads(path.read_text()))
+    except (ValueError, ValidationError) as exc:
+        raise CptError(f"{path}: not valid index metadata ({str(exc).splitlines()[0]})") from exc

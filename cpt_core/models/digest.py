@@ -1,0 +1,24 @@
+"""A model's identity: a hash of its weights and config bytes plus how it is used to encode."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+
+def weights_digest(location: str, setting: list) -> str:
+    """SHA256 of the weights and config bytes plus the encoding setting (hub ids: by name)."""
+    digest = hashlib.sha256(json.dumps(setting, sort_keys=True).encode())
+    folder = Path(location)
+    files = sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.json"))
+    if not folder.is_dir() or not files:
+        digest.update(location.encode())
+    for file in files:
+        if file.name in ("cpt_source.json", "README.md"):
+            continue
+        digest.update(file.name.encode())
+        with file.open("rb") as handle:
+            for block in iter(lambda h=handle: h.read(1 << 22), b""):
+                digest.update(block)
+    return digest.hexdigest()

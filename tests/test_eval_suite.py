@@ -1,0 +1,98 @@
+"""The whole suite on fixtures cut from the real sets: a real (tiny) decoder beside BM25, the
+embedding cache, the report files, and the `cpt eval` command."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cpt_core.cli import app
+from cpt_core.eval.embedding_cache import CachedEncoder
+from cpt_core.eval.encoders import load_encoder
+from cpt_core.eval.profile import EvalData, EvalProfile, KnnProfile, ProbeProfile
+from cpt_core.eval.report import write_report
+from cpt_core.eval.suite import evaluate, with_baselines
+
+EVAL = Path(__file__).parent / "fixtures" / "eval"
+DATA = EvalData(
+    senteval=EVAL / "senteval",
+    stsb=EVAL / "sts" / "sts-test.csv",
+    sick=EVAL / "sts" / "SICK_test_annotated.txt",
+    beir=(EVAL / "scifact",),
+    cosqa=EVAL / "cosqa",
+)
+PROFILE = EvalProfile(name="test", probe=ProbeProfile(folds=2), knn=KnnProfile(k=3))
+
+
+@pytest.fixture(scope="module")
+def results(tiny_model, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("embeddings")
+    first = evaluate([str(tiny_model), "bm25"], PROFILE, DATA, cache=cache)
+    second = evaluate([str(tiny_model)], PROFILE, DATA, cache=cache)
+    return first, second
+
+
+def test_every_family_reports_every_model_it_applies_to(results, tiny_model):
+    first, _ = results
+    name = tiny_model.name
+    tasks = first["tasks"]
+    expected_probe = {f"probe/{t}" for t in ("MR", "CR", "SUBJ", "MPQA", "SST2", "TREC", "MRPC")}
+    assert expected_probe | {"probe/average"} <= tasks.keys()
+    assert set(tasks["search/scifact"]) == {name, "bm25"} and set(tasks["code/cosqa"]) == {
+        name,
+        "bm25",
+    }
+    assert set(tasks["sts/STS-B"]) == {name} and set(tasks["knn/sst2"]) == {name}
+    for metrics in tasks["probe/MR"].values():
+        assert 0 <= metrics["accuracy"] <= 100
+    assert -100 <= tasks["sts/SICK-R"][name]["spearman"] <= 100
+    assert {"zeroshot/sst2-labels", "zeroshot/sst2-prompts"} <= tasks.keys()
+    assert first["sizes"]["search/scifact"] == {"queries": 6, "documents": 21}
+    assert first["sizes"]["probe/MR"] == {"cross_validated": 24}
+    # BM25 on real SciFact claims vs their abstracts: far above chance (1/21)
+    assert tasks["search/scifact"]["bm25"]["mrr@10"] > 50
+
+
+def test_second_evaluation_is_all_cache_hits(results, tiny_model):
+    first, second = results
+    name = tiny_model.name
+    assert first["models"][name]["cache"]["misses"] > 0
+    assert second["models"][name]["cache"]["misses"] == 0
+    assert second["tasks"]["search/scifact"][name] == first["tasks"]["search/scifact"][name]
+
+
+def test_cache_is_keyed_by_side_and_identity(tiny_model, tmp_path):
+    encoder = CachedEncoder(load_encoder(str(tiny_model)), tmp_path)
+    query = encoder.encode(["same text"], "query")
+    document = encoder.encode(["same text"], "document")
+    assert not (query == document).all()  # different delimiters, different vectors
+    assert (encoder.encode(["same text"], "query") == query).all() and encoder.misses == 2
+
+
+def test_report_files(results, tmp_path):
+    first, _ = results
+    report = write_report(first, tmp_path / "report")
+    text = report.read_text()
+    assert "## Text search (BEIR), nDCG@10" in text and "| scifact |" in text
+    assert "n/a" not in text.split("## Code search")[1].split("##")[0]  # BM25 has every code task
+    pngs = {p.name for p in report.parent.glob("*.png")}
+    assert {"probe.png", "search.png", "recall-search-scifact.png", "recall-code-cosqa.png"} <= pngs
+    assert json.loads((report.parent / "results.json").read_text())["profile"]["name"] == "test"
+
+
+def test_with_baselines(tiny_model):
+    assert with_baselines([]) == ["bm25", "all-minilm-l6-v2", "smollm2-135m"]
+    assert with_baselines([str(tiny_model)])[:3] == [str(tiny_model), "bm25", "all-minilm-l6-v2"]
+
+
+def test_cli_eval(tmp_path, monkeypatch):
+    monkeypatch.setenv("CPT_HOME", str(tmp_path / "home"))
+    args = ["eval", "bm25", "--no-baselines", "--report", str(tmp_path / "r"), "--profile", "full"]
+    args += ["--beir", str(EVAL / "scifact"), "--cosqa", str(EVAL / "cosqa")]
+    args += ["--set", "families=[search, code]"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "r" / "report.md").is_file() and "report:" in result.output
+    bad = CliRunner().invoke(app, ["eval", "--no-baselines"])
+    assert bad.exit_code != 0 and "nothing to evaluate" in str(bad.exception)

@@ -1,0 +1,123 @@
+"""FAISS index folders: build/search round trips, index kinds, and refusing what does not fit."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cpt_core.cli import app
+from cpt_core.errors import CptError
+from cpt_core.eval.encoders import load_encoder
+from cpt_core.index.build import build_index
+from cpt_core.index.faiss_index import choose_kind, make_index, recall_against_exact
+from cpt_core.index.search import SearchIndex
+from tests.conftest import make_tiny_model, numbered_pairs, write_pairs
+
+DOCS = [
+    {"_id": f"d{i}", "title": f"title {i}", "text": f"{w} document number {i}"}
+    for i, w in enumerate(["alpha", "beta", "gamma", "delta", "fox", "dog", "file", "sum"])
+]
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    path = tmp_path / "corpus.jsonl"
+    path.write_text("".join(json.dumps(d) + "\n" for d in DOCS))
+    return path
+
+
+def test_build_and_search_round_trip(tiny_model, corpus, tmp_path):
+    meta = build_index(corpus, str(tiny_model), tmp_path / "index")
+    assert (meta.kind, meta.count, meta.recall_at_10) == ("flat", 8, 1.0)
+    assert meta.dimension == 32 and meta.metric == "inner_product"
+    assert {p.name for p in (tmp_path / "index").iterdir()} == {
+        "index.faiss",
+        "ids.parquet",
+        "meta.json",
+    }
+    searcher = SearchIndex(tmp_path / "index")
+    encoder = load_encoder(str(tiny_model))
+    own = encoder.encode(["title 3. delta document number 3"], "document")
+    (hits,) = searcher.search_vectors(own, k=3)
+    assert hits[0].id == "d3" and hits[0].score == pytest.approx(1.0, abs=1e-4)
+    assert hits[0].text == "title 3. delta document number 3"
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    (text_hits,) = searcher.search(["a query"], k=8)
+    assert sorted(h.id for h in text_hits) == sorted(d["_id"] for d in DOCS)
+
+
+def test_pair_dataset_corpus_uses_manifest_identity(tiny_model, tmp_path):
+    from cpt_core.data.manifest import Manifest
+
+    folder = write_pairs(tmp_path / "pairs", numbered_pairs(12))
+    meta = build_index(folder, str(tiny_model), tmp_path / "index", kind="hnsw")
+    assert meta.corpus_identity == Manifest.read(folder).identity()
+    assert meta.kind == "hnsw" and meta.count == 12 and 0.9 <= meta.recall_at_10 <= 1.0
+
+
+def test_refuses_another_model_and_dimension(tiny_model, corpus, tmp_path):
+    build_index(corpus, str(tiny_model), tmp_path / "index")
+    other = make_tiny_model(tmp_path / "other", hidden=48)
+    with pytest.raises(
+        CptError, match=r"was built with .* rebuild the index or search with its model"
+    ):
+        SearchIndex(tmp_path / "index", load_encoder(str(other)))
+    searcher = SearchIndex(tmp_path / "index")
+    with pytest.raises(CptError, match="dimension 48, the index 32"):
+        searcher.search_vectors(np.zeros((1, 48), dtype=np.float32))
+
+
+def test_refuses_corrupt_and_empty(tiny_model, corpus, tmp_path):
+    build_index(corpus, str(tiny_model), tmp_path / "index")
+    (tmp_path / "index" / "index.faiss").write_bytes(b"not an index")
+    with pytest.raises(CptError, match="index files unreadable"):
+        SearchIndex(tmp_path / "index")
+    with pytest.raises(CptError, match="not an index folder"):
+        SearchIndex(tmp_path)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(CptError, match="is empty: nothing to index"):
+        build_index(empty, str(tiny_model), tmp_path / "none")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"title": "no id"}\n')
+    with pytest.raises(CptError, match="each line needs _id"):
+        build_index(bad, str(tiny_model), tmp_path / "none")
+    assert not (tmp_path / "none").exists()
+
+
+def test_approximate_kinds_on_clustered_vectors():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(40, 32))
+    vectors = centres[rng.integers(0, 40, 6000)] + 0.3 * rng.normal(size=(6000, 32))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    assert recall_against_exact(make_index(vectors, "flat"), vectors) == 1.0
+    assert recall_against_exact(make_index(vectors, "hnsw"), vectors, sample=200) > 0.9
+    assert 0.2 < recall_against_exact(make_index(vectors, "ivfpq"), vectors, sample=200) < 1.0
+    assert [choose_kind(n) for n in (10, 200_000, 9_000_000)] == ["flat", "hnsw", "ivfpq"]
+    assert choose_kind(10, "ivfpq") == "ivfpq"
+
+
+def test_cli_build_and_search(tiny_model, corpus, tmp_path):
+    runner = CliRunner()
+    built = runner.invoke(
+        app,
+        [
+            "index",
+            "build",
+            "--corpus",
+            str(corpus),
+            "--model",
+            str(tiny_model),
+            "--out",
+            str(tmp_path / "i"),
+        ],
+    )
+    assert built.exit_code == 0, built.output
+    assert "8 vectors (flat, dim 32" in built.output
+    found = runner.invoke(
+        app, ["index", "search", "--index", str(tmp_path / "i"), "--k", "2", "fox"]
+    )
+    assert found.exit_code == 0, found.output
+    answer = json.loads(found.stdout.strip().splitlines()[-1])
+    assert answer["query"] == "fox" and len(answer["hits"]) == 2
