@@ -96,3 +96,16 @@ def test_cli_eval(tmp_path, monkeypatch):
     assert (tmp_path / "r" / "report.md").is_file() and "report:" in result.output
     bad = CliRunner().invoke(app, ["eval", "--no-baselines"])
     assert bad.exit_code != 0 and "nothing to evaluate" in str(bad.exception)
+
+
+def test_minilm_baseline_is_the_real_model():
+    """all-MiniLM-L6-v2 fetched from its PyPI wheel, through the same loader as any model."""
+    encoder = load_encoder("all-minilm-l6-v2", max_length=128)
+    assert type(encoder).__name__ == "SentenceTransformerEncoder"
+    a, b, c = encoder.encode(
+        ["A man is playing a guitar.", "A person plays the guitar.", "Stocks fell sharply."],
+        "query",
+    )
+    assert a.shape == (384,) and abs(float(a @ a) - 1) < 1e-5
+    assert float(a @ b) > 0.6 > float(a @ c)
+    assert load_encoder("all-minilm-l6-v2", max_length=128).identity == encoder.identity

@@ -19,7 +19,9 @@ import numpy as np
 
 from cpt_core.model.delimiters import Side
 from cpt_core.models.digest import weights_digest
+from cpt_core.models.fetch import fetch
 from cpt_core.models.load import resolve
+from cpt_core.models.registry import REGISTRY
 
 
 class TextEncoder(Protocol):
@@ -75,6 +77,9 @@ class SentenceTransformerEncoder:
 def load_encoder(
     reference: str, max_length: int | None = None, batch_size: int = 32, dtype: str = "auto"
 ) -> TextEncoder:
+    """Registry names are fetched on first use (a verified download, once)."""
+    if reference in REGISTRY:
+        fetch(reference)
     location = Path(resolve(reference))
     if (location / "modules.json").is_file():
         return SentenceTransformerEncoder(reference, max_length, batch_size)
