@@ -89,13 +89,15 @@ def test_refuses_corrupt_and_empty(tiny_model, corpus, tmp_path):
 def test_approximate_kinds_on_clustered_vectors():
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(40, 32))
-    vectors = centres[rng.integers(0, 40, 6000)] + 0.3 * rng.normal(size=(6000, 32))
+    vectors = centres[rng.integers(0, 40, 10000)] + 0.3 * rng.normal(size=(10000, 32))
     vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
     assert recall_against_exact(make_index(vectors, "flat"), vectors) == 1.0
     assert recall_against_exact(make_index(vectors, "hnsw"), vectors, sample=200) > 0.9
     assert 0.2 < recall_against_exact(make_index(vectors, "ivfpq"), vectors, sample=200) < 1.0
     assert [choose_kind(n) for n in (10, 200_000, 9_000_000)] == ["flat", "hnsw", "ivfpq"]
     assert choose_kind(10, "ivfpq") == "ivfpq"
+    with pytest.raises(CptError, match="IVF-PQ needs at least 9,984 vectors to train, not 100"):
+        make_index(vectors[:100], "ivfpq")
 
 
 def test_cli_build_and_search(tiny_model, corpus, tmp_path):

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from cpt_core.data.jsonl import read_jsonl
 from cpt_core.data.schema import pair_id
 from cpt_core.errors import CptError
 
@@ -31,9 +32,9 @@ def read_beir(folder: str | Path, split: str) -> BeirSet:
             raise CptError(f"{folder} is not a BEIR folder: missing {path.relative_to(folder)}")
     corpus = {
         row["_id"]: join_title(row.get("title", ""), row.get("text", ""))
-        for row in _jsonl(folder / "corpus.jsonl")
+        for _, row in read_jsonl(folder / "corpus.jsonl")
     }
-    queries = {row["_id"]: row["text"] for row in _jsonl(folder / "queries.jsonl")}
+    queries = {row["_id"]: row["text"] for _, row in read_jsonl(folder / "queries.jsonl")}
     qrels: dict[str, dict[str, int]] = {}
     with qrels_path.open(newline="") as handle:
         reader = csv.reader(handle, delimiter="\t")
@@ -78,13 +79,3 @@ def beir_pairs(folder: str | Path, split: str, pair_split: str) -> Iterator[dict
                 "meta": json.dumps({"query_id": query_id, "doc_id": doc_id}),
                 "negatives": None,
             }
-
-
-def _jsonl(path: Path) -> Iterator[dict]:
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise CptError(f"{path}:{line_no}: not valid JSON ({exc.msg})") from exc

@@ -7,7 +7,6 @@ shape BEIR sets have, so one search harness serves both.
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -16,6 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cpt_core.data.beir import BeirSet
+from cpt_core.data.jsonl import read_jsonl
 from cpt_core.data.reader import resolve_shards
 from cpt_core.errors import CptError
 
@@ -73,22 +73,14 @@ def _shards(spec: str | Path, split: str) -> dict[str, list[tuple[str, str]]]:
 
 def _csn_jsonl(path: Path, split: str) -> dict[str, list[tuple[str, str]]]:
     pairs: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as handle:
-            for n, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                row = json.loads(line)
-                if row.get("partition", split) != split:
-                    continue
-                doc = next((row[k] for k in _DOC if row.get(k)), None)
-                code = next((row[k] for k in _CODE if row.get(k)), None)
-                if doc is None or code is None:
-                    raise CptError(f"{path}:{n}: needs a docstring and a code field")
-                pairs[row.get("language", "unknown")].append((doc, code))
-    except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CptError(f"{path}: unreadable ({type(exc).__name__}: {exc})") from exc
+    for n, row in read_jsonl(path):
+        if row.get("partition", split) != split:
+            continue
+        doc = next((row[k] for k in _DOC if row.get(k)), None)
+        code = next((row[k] for k in _CODE if row.get(k)), None)
+        if doc is None or code is None:
+            raise CptError(f"{path}:{n}: needs a docstring and a code field")
+        pairs[row.get("language", "unknown")].append((doc, code))
     return dict(pairs)
 
 

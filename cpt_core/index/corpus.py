@@ -8,9 +8,7 @@ hash of its files' bytes.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cpt_core.data.beir import join_title
+from cpt_core.data.jsonl import read_jsonl
 from cpt_core.data.manifest import MANIFEST_NAME, Manifest
 from cpt_core.data.reader import resolve_shards
 from cpt_core.errors import CptError
@@ -80,21 +79,13 @@ def _row(row: dict) -> tuple[str, str]:
 
 
 def _jsonl(file: Path, batch_rows: int) -> Iterator[Batch]:
-    opener = gzip.open if file.suffix == ".gz" else open
     batch: Batch = []
-    try:
-        with opener(file, "rt", encoding="utf-8") as handle:
-            for n, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                row = json.loads(line)
-                if not isinstance(row, dict) or "text" not in row or not {"_id", "id"} & set(row):
-                    raise CptError(f"{file}:{n}: each line needs _id (or id) and text")
-                batch.append(_row(row))
-                if len(batch) == batch_rows:
-                    yield batch
-                    batch = []
-    except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CptError(f"{file}: unreadable ({type(exc).__name__}: {exc})") from exc
+    for n, row in read_jsonl(file):
+        if "text" not in row or not {"_id", "id"} & set(row):
+            raise CptError(f"{file}:{n}: each line needs _id (or id) and text")
+        batch.append(_row(row))
+        if len(batch) == batch_rows:
+            yield batch
+            batch = []
     if batch:
         yield batch

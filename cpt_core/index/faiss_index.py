@@ -13,10 +13,13 @@ from typing import Literal
 import faiss
 import numpy as np
 
+from cpt_core.errors import CptError
+
 Kind = Literal["auto", "flat", "hnsw", "ivfpq"]
 EXACT_UP_TO = 100_000
 HNSW_UP_TO = 5_000_000
 TRAIN_SAMPLE = 100_000
+IVFPQ_MIN = 256 * 39  # FAISS's rule of thumb: 39 training points per centroid of the 8-bit codes
 
 
 def choose_kind(count: int, kind: Kind = "auto") -> str:
@@ -35,12 +38,14 @@ def make_index(vectors: np.ndarray, kind: str, seed: int = 0) -> faiss.Index:
         index.hnsw.efConstruction = 80
         index.hnsw.efSearch = 128
     elif kind == "ivfpq":
-        lists = max(1, min(int(4 * np.sqrt(count)), count // 39))
+        if count < IVFPQ_MIN:
+            raise CptError(f"IVF-PQ needs at least {IVFPQ_MIN:,} vectors to train, not {count:,}")
+        sample = np.random.default_rng(seed).permutation(count)[:TRAIN_SAMPLE]
+        lists = max(1, min(int(4 * np.sqrt(count)), len(sample) // 39))  # 39 points per centroid
         subquantizers = next(m for m in (64, 48, 32, 24, 16, 12, 8, 4, 2, 1) if dim % m == 0)
         index = faiss.IndexIVFPQ(
             faiss.IndexFlatIP(dim), dim, lists, subquantizers, 8, faiss.METRIC_INNER_PRODUCT
         )
-        sample = np.random.default_rng(seed).permutation(count)[:TRAIN_SAMPLE]
         index.train(np.ascontiguousarray(vectors[np.sort(sample)]))
         index.nprobe = min(lists, 32)
     else:
