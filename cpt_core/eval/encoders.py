@@ -12,6 +12,7 @@ refuses queries embedded by another model.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Protocol
 
@@ -55,6 +56,7 @@ class SentenceTransformerEncoder:
     def __init__(self, reference: str, max_length: int | None, batch_size: int):
         from sentence_transformers import SentenceTransformer
 
+        logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
         location = resolve(reference)
         self.model = SentenceTransformer(location, device=_device(), local_files_only=True)
         if max_length:

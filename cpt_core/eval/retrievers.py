@@ -6,6 +6,7 @@ metric is computed by one harness whatever produced the ranking.
 
 from __future__ import annotations
 
+import logging
 from typing import Protocol
 
 import numpy as np
@@ -42,6 +43,7 @@ class BM25Retriever:
     def __init__(self, k1: float = 1.5, b: float = 0.75):
         import Stemmer
 
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build
         self.k1, self.b = k1, b
         self.stemmer = Stemmer.Stemmer("english")
 
