@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -31,24 +30,16 @@ from cpt_core.code.languages import language_for, parser_for
 from cpt_core.code.mine import file_refusal, mine_file
 from cpt_core.code.sources import SourceFile, read_repository
 from cpt_core.dedup.minhash import signature
-from cpt_core.models.cache import cache_root
 from cpt_core.paths import REPO
+from cpt_core.pipeline.sources import resolve_source
 
 GO_PACKAGE = "golang-1.19-src"
 
 
 def corpus(name: str) -> str:
     if name == "stdlib":
-        return sysconfig.get_paths()["stdlib"]
-    root = cache_root() / "corpora" / GO_PACKAGE
-    tree = root / "usr" / "share" / "go-1.19"
-    if not tree.is_dir():
-        root.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["apt-get", "download", GO_PACKAGE], cwd=root, check=True)
-        deb = next(root.glob(f"{GO_PACKAGE}_*.deb"))
-        subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
-        deb.unlink()
-    return str(tree)
+        return resolve_source("python-stdlib")
+    return resolve_source(f"debian:{GO_PACKAGE}/usr/share/go-1.19")
 
 
 def pure_stages(location: str) -> dict[str, float]:

@@ -41,9 +41,10 @@ class BM25Retriever:
     name = "bm25"
 
     def __init__(self, k1: float = 1.5, b: float = 0.75):
+        import bm25s  # noqa: F401 - imported first: it sets its own logger to DEBUG on import
         import Stemmer
 
-        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # else it logs every index build
         self.k1, self.b = k1, b
         self.stemmer = Stemmer.Stemmer("english")
 

@@ -1,0 +1,31 @@
+"""The pipeline preset (configs/pipeline-*.yaml): inputs, and which preset each stage runs."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from cpt_core.config import Strict
+from cpt_core.eval.profile import EvalData
+
+
+class MineStage(Strict):
+    """A miner's inputs (named sources, paths or globs; see pipeline.sources) and preset."""
+
+    inputs: tuple[str, ...] = ()
+    config: str | None = None  # configs/mine-code.yaml, configs/mine-text.yaml
+    overrides: dict = Field(default_factory=dict)
+    beam_args: tuple[str, ...] = ()  # e.g. --runner=DataflowRunner --project=... (infra/README)
+
+
+class PipelineConfig(Strict):
+    name: str = "demo"
+    out: str = "runs/pipeline"
+    code: MineStage = MineStage()
+    text: MineStage = MineStage()
+    train: str = "configs/demo.yaml"  # a TrainConfig preset
+    train_overrides: dict = Field(default_factory=dict)
+    eval_profile: str = "quick"  # quick, full, or a YAML file
+    eval_overrides: dict = Field(default_factory=dict)
+    eval_baselines: bool = True  # BM25, all-MiniLM-L6-v2 and the untrained initial model
+    eval_data: EvalData = EvalData()  # sets other than ../shared/data
+    index_documents: int | None = 2000  # documents of the combined test split to index

@@ -1,0 +1,55 @@
+"""Named input sources a pipeline preset can list, resolved to local paths (fetched once).
+
+- `python-stdlib[/SUBPATH]`: this interpreter's standard library (`python-stdlib/*/`: each
+  package a repository of its own, so the by-repository split has a test part).
+- `debian:PACKAGE/SUBPATH`: a Debian package from the registry this machine reaches
+  (`apt-get download`, unpacked with `dpkg-deb -x` into $CPT_HOME/corpora/PACKAGE, once).
+- `shared:PATH`: a path or glob under ../shared/data (or $CPT_DATA).
+- anything else: a local path or glob, passed through.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sysconfig
+from pathlib import Path
+
+from cpt_core.errors import CptError
+from cpt_core.models.cache import cache_root
+from cpt_core.paths import shared_data
+
+
+def resolve_source(spec: str) -> str:
+    if spec == "python-stdlib" or spec.startswith("python-stdlib/"):
+        return sysconfig.get_paths()["stdlib"] + spec.removeprefix("python-stdlib")
+    if spec.startswith("debian:"):
+        package, _, subpath = spec.removeprefix("debian:").partition("/")
+        return str(debian_package(package) / subpath)
+    if spec.startswith("shared:"):
+        first, _, rest = spec.removeprefix("shared:").partition("/")
+        return str(shared_data(first) / rest) if rest else str(shared_data(first))
+    return spec
+
+
+def debian_package(package: str) -> Path:
+    """The unpacked tree of a Debian package; downloaded and unpacked on first use only."""
+    root = cache_root() / "corpora" / package
+    if (root / "usr").is_dir():
+        return root
+    root.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        ["apt-get", "download", package], cwd=root, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or ["?"]
+        raise CptError(f"apt-get download {package} failed: {lines[-1]}")
+    debs = sorted(root.glob(f"{package}_*.deb"))
+    if not debs:
+        raise CptError(f"apt-get download {package} produced no .deb")
+    staging = root / ".unpacking"
+    subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(staging)], check=True)
+    (staging / "usr").rename(root / "usr")  # the rename marks the tree complete
+    shutil.rmtree(staging)
+    debs[-1].unlink()
+    return root

@@ -1,0 +1,124 @@
+"""Each pipeline stage as a function from input folders to an output folder.
+
+A stage whose output folder is complete (a manifest, a model, an index, a report) returns it
+without redoing the work, and half-written outputs are replaced, so a stage is safe to run again
+after a crash. Which folder a stage writes is decided by the caller (flows/ names it by the
+stage's cache key), so a changed input or config lands in a new folder instead of overwriting.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from cpt_core.config import load_config, load_preset
+from cpt_core.data.manifest import MANIFEST_NAME, Manifest
+from cpt_core.data.reader import resolve_shards
+from cpt_core.data.writer import write_dataset
+from cpt_core.dedup.minhash import exact_key
+from cpt_core.paths import REPO
+from cpt_core.pipeline.config import MineStage, PipelineConfig
+from cpt_core.pipeline.sources import resolve_source
+
+JOBS = {"code": "beam_jobs.extract_code_pairs", "text": "beam_jobs.extract_text_pairs"}
+
+
+def mine_stage(kind: str, stage: MineStage, out: Path) -> Manifest:
+    if (out / MANIFEST_NAME).is_file():
+        return Manifest.read(out)
+    shutil.rmtree(out, ignore_errors=True)
+    from beam_jobs.logs import quiet_beam
+
+    quiet_beam()
+    inputs = [resolve_source(spec) for spec in stage.inputs]
+    mine = importlib.import_module(JOBS[kind]).mine
+    return mine(
+        inputs, [], str(out), stage.config, dict(stage.overrides), beam_args=list(stage.beam_args)
+    )
+
+
+def combine_stage(datasets: list[Path], out: Path) -> Manifest:
+    """One training dataset from several: rows keep their split; a pair whose normalised
+    document side already came from another dataset is dropped and counted."""
+    if (out / MANIFEST_NAME).is_file():
+        return Manifest.read(out)
+    shutil.rmtree(out, ignore_errors=True)
+    seen: set[str] = set()
+    duplicates = 0
+    rows = []
+    for folder in datasets:
+        for shard in resolve_shards(folder):
+            for row in pq.read_table(shard).to_pylist():
+                key = exact_key(row["y"])
+                if key in seen:
+                    duplicates += 1
+                    continue
+                seen.add(key)
+                rows.append(row)
+    return write_dataset(
+        rows,
+        out,
+        kind="mixed",
+        inputs=[str(d) for d in datasets],
+        config={"sources": [Manifest.read(d).identity() for d in datasets]},
+        extra_counts={"duplicates_across_sources": duplicates},
+    )
+
+
+def train_stage(dataset: Path, preset: str, overrides: dict, out: Path) -> Path:
+    from cpt_core.train.trainer import train
+
+    model = out / "model"
+    if (model / "config.json").is_file():
+        return model
+    config = load_config(repo_path(preset), **overrides)
+    return train(config, dataset, out, resume=True)
+
+
+def index_stage(model: Path, dataset: Path, documents: int | None, out: Path) -> Path:
+    """A FAISS index of the dataset's held-out documents (test split), capped for CPU runs."""
+    from cpt_core.index.build import build_index
+
+    if (out / "meta.json").is_file():
+        return out
+    corpus = out.with_name(f"{out.name}-corpus.jsonl")
+    rows = [
+        {"_id": row["pair_id"], "text": row["y"]}
+        for shard in resolve_shards(dataset)
+        for row in pq.read_table(shard, columns=["pair_id", "y", "split"]).to_pylist()
+        if row["split"] == "test"
+    ][:documents]
+    corpus.parent.mkdir(parents=True, exist_ok=True)
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    build_index(corpus, str(model), out, max_length=128)
+    return out
+
+
+def evaluate_stage(
+    model: Path, code_pairs: Path, config: PipelineConfig, out: Path
+) -> tuple[Path, dict]:
+    """The model beside its baselines on the eval suite, plus code search on the mined
+    repositories' held-out split; report.md, PNGs and results.json in `out`."""
+    from cpt_core.eval.profile import EvalProfile
+    from cpt_core.eval.report import write_report
+    from cpt_core.eval.suite import evaluate, with_baselines
+
+    if (out / "results.json").is_file():
+        return out / "report.md", json.loads((out / "results.json").read_text())
+    profile = config.eval_profile
+    path = repo_path(profile if profile.endswith(".yaml") else f"configs/eval-{profile}.yaml")
+    chosen = load_preset(EvalProfile, path, **config.eval_overrides)
+    models = with_baselines([str(model)]) if config.eval_baselines else [str(model)]
+    data = config.eval_data.model_copy(update={"code_pairs": (str(code_pairs),)})
+    results = evaluate(models, chosen, data)
+    return write_report(results, out), results
+
+
+def repo_path(path: str) -> Path:
+    """Presets are named relative to the checkout, wherever the flow runs from."""
+    given = Path(path)
+    return given if given.is_absolute() or given.exists() else REPO / given

@@ -1,0 +1,154 @@
+"""The Prefect pipeline on a real (temporary, local) Prefect server: every stage runs, a second
+run is all cache hits, transient failures are retried and hard ones are not."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cpt_core.data.split import split_for
+from cpt_core.errors import CptError
+from cpt_core.pipeline import stages
+
+EVAL = Path(__file__).parent / "fixtures" / "eval"
+FUNCTION = '''
+def {name}_{i}(values, scale={i}):
+    """Return the {name} of the values, each multiplied by {i}, as a new list of numbers."""
+    result = []
+    for value in values:
+        result.append({op} * scale)
+    return result
+'''
+
+
+def _repos(root: Path) -> Path:
+    """Small real repositories, two of them in the by-repository test split."""
+    names = [f"repo{i}" for i in range(200)]
+    test = [n for n in names if split_for(n) == "test"][:2]
+    chosen = test + [n for n in names if split_for(n) == "train"][:6]
+    ops = {"square": "value * value", "double": "value + value", "negate": "-value"}
+    for n, name in enumerate(chosen):
+        body = "".join(
+            FUNCTION.format(name=f"{verb}_{name}", i=n * 10 + k, op=op)
+            for k, (verb, op) in enumerate(ops.items())
+        )
+        (root / name).mkdir(parents=True)
+        (root / name / "ops.py").write_text(body)
+    return root
+
+
+@pytest.fixture(scope="module")
+def preset(tiny_model, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("pipeline")
+    _repos(root / "repos")
+    train = {
+        "model": {"name": str(tiny_model), "max_length": 48},
+        "data": {"batch_size": 8, "chunk_size": 4},
+        "optim": {"lr": 1e-3, "warmup_steps": 1, "max_steps": 4},
+        "checkpoint_every": 2,
+    }
+    (root / "train.yaml").write_text(yaml.safe_dump(train))
+    (root / "eval.yaml").write_text(
+        yaml.safe_dump({"name": "test", "families": ["search", "code"]})
+    )
+    config = {
+        "name": "test",
+        "out": str(root / "out"),
+        "code": {"inputs": [str(root / "repos" / "*")]},
+        "text": {"inputs": ["shared:crawl/cc-main-2017-30-head.warc.wet.gz"]},
+        "train": str(root / "train.yaml"),
+        "eval_profile": str(root / "eval.yaml"),
+        "eval_baselines": False,
+        "eval_data": {"beir": [str(EVAL / "scifact")], "cosqa": str(EVAL / "cosqa")},
+        "index_documents": 20,
+    }
+    (root / "pipeline.yaml").write_text(yaml.safe_dump(config))
+    return root / "pipeline.yaml"
+
+
+@pytest.fixture(scope="module")
+def server():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def _task_states(flow_run_id) -> dict[str, str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+        )
+    return {run.name.rsplit("-", 1)[0]: run.state.name for run in runs}
+
+
+@pytest.fixture(scope="module")
+def two_runs(server, preset):
+    from flows.pipeline import pipeline
+
+    first = pipeline(str(preset), return_state=True)
+    second = pipeline(str(preset), return_state=True)
+    return first, second
+
+
+def test_every_stage_runs_then_all_are_cached(two_runs):
+    first, second = two_runs
+    summary = first.result()
+    assert first.is_completed() and second.is_completed()
+    for key in ("code_pairs", "text_pairs", "dataset"):
+        assert (Path(summary[key]) / "manifest.json").is_file()
+    assert (Path(summary["model"]) / "cpt.json").is_file()
+    assert json.loads((Path(summary["index"]) / "meta.json").read_text())["count"] > 0
+    results = json.loads((Path(summary["report"]).parent / "results.json").read_text())
+    assert {"search/scifact", "code/cosqa"} <= results["tasks"].keys()
+    assert any(task.startswith("code/csn/") for task in results["tasks"])
+    first_states = _task_states(first.state_details.flow_run_id)
+    second_states = _task_states(second.state_details.flow_run_id)
+    stages_run = {"mine code", "mine text", "combine", "train", "index", "evaluate"}
+    assert set(first_states) == stages_run and set(second_states) == stages_run
+    assert set(first_states.values()) == {"Completed"}
+    assert set(second_states.values()) == {"Cached"}
+    assert second.result() == summary
+
+
+def test_transient_failures_are_retried(two_runs, preset, monkeypatch):
+    import flows.pipeline as module
+
+    calls = []
+    real = stages.combine_stage
+
+    def flaky(datasets, out):
+        calls.append(out)
+        if len(calls) < 3:
+            raise OSError("lost the worker's disk")
+        return real(datasets, out)
+
+    monkeypatch.setattr(stages, "combine_stage", flaky)
+    fresh = module.combine.with_options(refresh_cache=True, retry_delay_seconds=0)
+    monkeypatch.setattr(module, "combine", fresh)
+    state = module.pipeline(str(preset), return_state=True)
+    assert state.is_completed() and len(calls) == 3
+
+
+def test_hard_failures_fail_fast(two_runs, preset, monkeypatch):
+    import flows.pipeline as module
+
+    calls = []
+
+    def broken(*args):
+        calls.append(args)
+        raise CptError("invalid config at 'optim.lr': must be > 0")
+
+    monkeypatch.setattr(stages, "train_stage", broken)
+    fresh = module.train.with_options(refresh_cache=True, retry_delay_seconds=0)
+    monkeypatch.setattr(module, "train", fresh)
+    state = module.pipeline(str(preset), return_state=True)
+    assert state.is_failed() and len(calls) == 1
+    with pytest.raises(CptError, match=r"optim\.lr"):
+        state.result()
