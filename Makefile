@@ -1,5 +1,5 @@
 # The two commands of the README. Each sets itself up, so both work on a fresh clone.
-.PHONY: setup demo test lint bench-train bench-mine-code
+.PHONY: setup run demo test lint bench-train bench-mine-code
 
 VENV := .venv/bin
 export HF_HUB_OFFLINE ?= 1
@@ -7,6 +7,9 @@ export TOKENIZERS_PARALLELISM ?= false
 
 setup:
 	bash scripts/setup.sh
+
+run: setup
+	$(VENV)/cpt pipeline
 
 demo: setup
 	$(VENV)/cpt demo

@@ -22,6 +22,11 @@ index_app = typer.Typer(no_args_is_help=True, help="FAISS indexes: build from a 
 app.add_typer(index_app, name="index")
 mine_app = typer.Typer(no_args_is_help=True, help="Beam jobs that mine pairs from raw data.")
 app.add_typer(mine_app, name="mine")
+PREFECT_DEFAULTS = {  # offline, quiet, and patient with a 2-core machine's server start
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+}
 BEAM_PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
@@ -258,6 +263,27 @@ def eval_(
 
 
 @app.command()
+def pipeline(
+    preset: Annotated[Path, typer.Option(help="Pipeline preset.")] = REPO
+    / "configs"
+    / "pipeline-demo.yaml",
+    set_: SetOption = None,
+) -> None:
+    """The end-to-end pipeline under Prefect: mine, combine, train, index, evaluate, report.
+    Uses the server at PREFECT_API_URL, else starts a temporary local one (SQLite)."""
+    import os
+
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    from flows.pipeline import pipeline as run
+
+    overrides = dict(_parse_override(item) for item in set_ or [])
+    summary = run(str(preset), overrides)
+    for name, path in summary.items():
+        typer.echo(f"{name:<11} {path}")
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Run folder.")] = Path("runs/demo"),
     config: Annotated[Path, typer.Option(help="Training preset.")] = REPO / "configs" / "demo.yaml",
@@ -295,6 +321,7 @@ def _read_texts(path: Path) -> list[str]:
 def main() -> None:
     """Console entry point: user errors print one line and exit 2, never a traceback."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Prefect's client: a line per request
     try:
         app()
     except CptError as exc:

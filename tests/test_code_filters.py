@@ -31,7 +31,9 @@ GOOD = Function(
     ("change", "reason"),
     [
         ({}, None),
-        ({"docstring": "Parse it."}, "short_docstring"),
+        ({"docstring": "Parse it.", "summary": "Parse it."}, "short_docstring"),
+        # a docstring that opens with a tag has an empty summary: no pair (scipy has these)
+        ({"docstring": "@returns the parsed header line", "summary": ""}, "short_docstring"),
         ({"code": "def parse_header(line):\n    return line"}, "short_body"),
         ({"name": "test_parse_header"}, "test_function"),
         ({"name": "TestParseHeader"}, "test_function"),
@@ -57,7 +59,7 @@ def test_function_reasons(change, reason):
 
 
 def test_thresholds_are_configurable():
-    short = replace(GOOD, docstring="Parse it.")
+    short = replace(GOOD, docstring="Parse it.", summary="Parse it.")
     assert function_reason(short, FilterConfig(min_doc_tokens=2)) is None
 
 

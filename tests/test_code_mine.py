@@ -135,6 +135,10 @@ def test_every_other_repository_problem_has_its_reason(tmp_path):
     assert [p.reason for p in read_repository(str(tmp_path / "empty"))] == ["missing_repository"]
     (tmp_path / "empty").mkdir()
     assert [p.reason for p in read_repository(str(tmp_path / "empty"))] == ["empty_repository"]
+    (tmp_path / "site-packages").mkdir()
+    (tmp_path / "site-packages" / "mod.py").write_text("def f():\n    return 1\n")
+    skipped = [p.reason for p in read_repository(str(tmp_path / "site-packages"))]
+    assert skipped == ["skipped_repository"]
 
 
 def test_functions_with_syntax_errors_are_counted_and_the_rest_kept():

@@ -62,7 +62,7 @@ def file_reason(path: str, source: bytes, config: FilterConfig = DEFAULT_FILTERS
 
 def function_reason(function: Function, config: FilterConfig = DEFAULT_FILTERS) -> str | None:
     """Why one extracted function is skipped, or None."""
-    if len(function.docstring.split()) < config.min_doc_tokens:
+    if len(function.summary.split()) < config.min_doc_tokens:  # the summary is what pairs keep
         return "short_docstring"
     code_lines = [line for line in function.code.splitlines() if line.strip()]
     if len(code_lines) < config.min_code_lines:

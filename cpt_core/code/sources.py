@@ -64,9 +64,14 @@ def read_repository(
 
     `open_binary` opens archives that are not on the local disk (the Beam job passes Beam's
     FileSystems.open, so `gs://bucket/repo.tar.gz` works); folders and git checkouts are local.
-    Files under a folder named in `skip_dirs` are not read at all.
+    Files under a folder named in `skip_dirs` are not read at all, and neither is a repository
+    whose own folder is named there (a glob like `lib/*/` also matches `site-packages/`): it is
+    reported as a `skipped_repository` dead letter.
     """
     repo = repo_name(location)
+    if repo in skip_dirs:
+        yield DeadLetter(repo, "", "skipped_repository", f"{location}: named in skip_dirs")
+        return
     empty = True
     for item in _items(location, repo, open_binary, skip_dirs):
         empty = False
