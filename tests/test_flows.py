@@ -152,3 +152,50 @@ def test_hard_failures_fail_fast(two_runs, preset, monkeypatch):
     assert state.is_failed() and len(calls) == 1
     with pytest.raises(CptError, match=r"optim\.lr"):
         state.result()
+
+
+def test_killed_training_resumes_from_its_checkpoint(two_runs, preset, tmp_path):
+    """A flow process killed (SIGKILL) mid-training; the next run resumes, not restarts."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from prefect.settings import PREFECT_API_URL
+
+    config = yaml.safe_load(preset.read_text())
+    train = yaml.safe_load(Path(config["train"]).read_text())
+    train["optim"]["max_steps"] = 400
+    train["checkpoint_every"] = 10
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(train))
+    config["train"] = str(tmp_path / "train.yaml")
+    (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump(config))
+    script = (
+        "import logging, sys; logging.basicConfig(level=logging.INFO);"
+        "from flows.pipeline import main; main(sys.argv[1:])"
+    )
+    command = [sys.executable, "-c", script, "--preset", str(tmp_path / "pipeline.yaml")]
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = Path(config["out"]) / "train"
+    earlier = set(runs.glob("*"))
+
+    def checkpoints() -> list[Path]:
+        return sorted(
+            p for r in set(runs.glob("*")) - earlier for p in r.glob("checkpoints/step-*")
+        )
+
+    deadline = time.monotonic() + 180
+    while not checkpoints() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    killed_at = checkpoints()
+    assert killed_at, "training never wrote a checkpoint"
+    assert not (killed_at[0].parent.parent / "model").exists()  # it really died mid-training
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "resumed from" in second.stderr and "step-" in second.stderr
+    model = killed_at[0].parent.parent / "model"
+    assert json.loads((model / "cpt.json").read_text())["steps"] == 400
