@@ -1,5 +1,5 @@
 # The two commands of the README. Each sets itself up, so both work on a fresh clone.
-.PHONY: setup run demo test lint bench-train bench-mine-code
+.PHONY: setup run serve-prefect demo test lint bench-train bench-mine-code
 
 VENV := .venv/bin
 export HF_HUB_OFFLINE ?= 1
@@ -10,6 +10,9 @@ setup:
 
 run: setup
 	$(VENV)/cpt pipeline
+
+serve-prefect: setup  # Prefect server + UI on :4200 and the pipeline deployment on a cron
+	bash scripts/serve-prefect.sh
 
 demo: setup
 	$(VENV)/cpt demo

@@ -199,3 +199,42 @@ def test_killed_training_resumes_from_its_checkpoint(two_runs, preset, tmp_path)
     assert "resumed from" in second.stderr and "step-" in second.stderr
     model = killed_at[0].parent.parent / "model"
     assert json.loads((model / "cpt.json").read_text())["steps"] == 400
+
+
+def test_served_deployment_runs_when_triggered_through_the_api(two_runs, preset):
+    """A real deployment: served by its own process, triggered through the server's API."""
+    import os
+    import subprocess
+    import sys
+
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+    command = [sys.executable, "-m", "flows.serve", "--name", "test", "--preset", str(preset)]
+    command += ["--cron", "0 3 * * *"]
+    server = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        run = _wait_for_deployment_then_run(run_deployment)
+        assert run.state.is_completed(), run.state
+        assert set(_task_states(run.id).values()) == {"Cached"}
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
+def _wait_for_deployment_then_run(run_deployment):
+    import time
+
+    from prefect.exceptions import ObjectNotFound
+
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            return run_deployment("cpt-pipeline/test", timeout=300, poll_interval=1)
+        except ObjectNotFound:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
