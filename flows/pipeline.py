@@ -18,9 +18,11 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.context import TaskRunContext
+from prefect.transactions import get_transaction
 
 from cpt_core.config import load_preset
 from cpt_core.errors import CptError
+from cpt_core.eval.report import family_tables
 from cpt_core.pipeline import stages
 from cpt_core.pipeline.config import MineStage, PipelineConfig
 from flows.keys import dataset_identity, inputs_digest, model_identity, stage_key
@@ -39,11 +41,17 @@ def transient(task, task_run, state) -> bool:
     return False
 
 
+def _folder(out: str, area: str) -> Path:
+    """The running task's output folder, named by the cache key Prefect computed for it (the
+    key hashes input files and weights, so it is computed once, not again here)."""
+    return Path(out) / area / get_transaction().key
+
+
 def _task(key_fn):
     return task(cache_key_fn=key_fn, persist_result=True, retry_condition_fn=transient, **RETRY)
 
 
-def _mine_key(_: TaskRunContext | None, p: dict) -> str:
+def _mine_key(_: TaskRunContext, p: dict) -> str:
     stage: MineStage = p["stage"]
     return stage_key(
         f"mine-{p['kind']}", inputs_digest(stage.inputs), stage.model_dump(mode="json")
@@ -52,34 +60,34 @@ def _mine_key(_: TaskRunContext | None, p: dict) -> str:
 
 @_task(_mine_key)
 def mine(kind: str, stage: MineStage, out: str) -> str:
-    folder = Path(out) / "datasets" / _mine_key(None, locals())
+    folder = _folder(out, "datasets")
     stages.mine_stage(kind, stage, folder)
     return str(folder)
 
 
-def _combine_key(_: TaskRunContext | None, p: dict) -> str:
+def _combine_key(_: TaskRunContext, p: dict) -> str:
     return stage_key("combine", [dataset_identity(d) for d in p["datasets"]])
 
 
 @_task(_combine_key)
 def combine(datasets: list[str], out: str) -> str:
-    folder = Path(out) / "datasets" / _combine_key(None, locals())
+    folder = _folder(out, "datasets")
     stages.combine_stage([Path(d) for d in datasets], folder)
     return str(folder)
 
 
-def _train_key(_: TaskRunContext | None, p: dict) -> str:
+def _train_key(_: TaskRunContext, p: dict) -> str:
     preset = stages.repo_path(p["preset"]).read_text()
     return stage_key("train", dataset_identity(p["dataset"]), preset, p["overrides"])
 
 
 @_task(_train_key)
 def train(dataset: str, preset: str, overrides: dict, out: str) -> str:
-    folder = Path(out) / "train" / _train_key(None, locals())
+    folder = _folder(out, "train")
     return str(stages.train_stage(Path(dataset), preset, overrides, folder))
 
 
-def _index_key(_: TaskRunContext | None, p: dict) -> str:
+def _index_key(_: TaskRunContext, p: dict) -> str:
     return stage_key(
         "index", model_identity(p["model"]), dataset_identity(p["dataset"]), p["documents"]
     )
@@ -87,11 +95,11 @@ def _index_key(_: TaskRunContext | None, p: dict) -> str:
 
 @_task(_index_key)
 def index(model: str, dataset: str, documents: int | None, out: str) -> str:
-    folder = Path(out) / "index" / _index_key(None, locals())
+    folder = _folder(out, "index")
     return str(stages.index_stage(Path(model), Path(dataset), documents, folder))
 
 
-def _evaluate_key(_: TaskRunContext | None, p: dict) -> str:
+def _evaluate_key(_: TaskRunContext, p: dict) -> str:
     config: PipelineConfig = p["config"]
     settings = [config.eval_profile, config.eval_overrides, config.eval_baselines]
     settings.append(config.eval_data.model_dump(mode="json"))
@@ -102,7 +110,7 @@ def _evaluate_key(_: TaskRunContext | None, p: dict) -> str:
 
 @_task(_evaluate_key)
 def evaluate(model: str, code_pairs: str, config: PipelineConfig) -> dict:
-    folder = Path(config.out) / "eval" / _evaluate_key(None, locals())
+    folder = _folder(config.out, "eval")
     report, results = stages.evaluate_stage(Path(model), Path(code_pairs), config, folder)
     return {"report": str(report), "results": results}
 
@@ -135,12 +143,8 @@ def pipeline(preset: str = "configs/pipeline-demo.yaml", overrides: dict | None 
 
 
 def _artifact(summary: dict, results: dict) -> str:
-    models = list(results["models"])
-    lines = ["| task | " + " | ".join(models) + " |", "|---" * (len(models) + 1) + "|"]
-    for task_name, by_model in results["tasks"].items():
-        headline = results["headline"][task_name.split("/")[0]]
-        cells = [f"{by_model[m][headline]:.1f}" if m in by_model else "n/a" for m in models]
-        lines.append(f"| {task_name} | " + " | ".join(cells) + " |")
+    """The report's tables, then where every output of the run is."""
+    lines = family_tables(results)
     lines += ["", *(f"- {name}: `{path}`" for name, path in summary.items())]
     return "\n".join(lines) + "\n"
 
