@@ -2,8 +2,9 @@
 
 The folder holds index.faiss, ids.parquet (row -> id, text) and meta.json (model, its
 identity, dimension, metric, index kind, corpus identity, recall@10 against exact search).
-Texts are streamed in blocks; each block is embedded in length-sorted batches and the vectors
-go to a memory-mapped file, so only the vectors (never the texts) need to fit in memory. The
+Texts are read once, in blocks; each block is embedded in length-sorted batches, its vectors
+appended to a file that is memory-mapped for the index build, and its ids and texts appended to
+ids.parquet, so neither the texts nor (beyond what FAISS holds) the vectors stay in memory. The
 folder is written under a temporary name and renamed when complete.
 """
 
@@ -41,30 +42,32 @@ def build_index(
     staging = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    rows = _count(files)
-    if rows == 0:
-        raise CptError(f"corpus {corpus} is empty: nothing to index")
-    vectors = np.lib.format.open_memmap(
-        staging / "vectors.npy", mode="w+", dtype=np.float32, shape=(rows, _dim(encoder))
-    )
-    ids, texts, done = [], [], 0
-    with tqdm(total=rows, desc="embedding corpus", unit="doc") as bar:
+    rows, dim, seen = 0, 0, set()
+    table = pa.schema([("id", pa.string()), ("text", pa.string())])
+    with (
+        (staging / "vectors.f32").open("wb") as sink,
+        pq.ParquetWriter(staging / "ids.parquet", table) as ids,
+        tqdm(desc="embedding corpus", unit="doc") as bar,
+    ):
         for block in read_corpus(files):
             block_ids, block_texts = zip(*block, strict=True)
-            vectors[done : done + len(block)] = encoder.encode(list(block_texts), "document")
-            ids.extend(block_ids)
-            texts.extend(block_texts)
-            done += len(block)
+            vectors = encoder.encode(list(block_texts), "document").astype(np.float32)
+            sink.write(vectors.tobytes())
+            ids.write_table(pa.table({"id": block_ids, "text": block_texts}, schema=table))
+            seen.update(block_ids)
+            rows, dim = rows + len(block), vectors.shape[1]
             bar.update(len(block))
-    duplicated = len(ids) - len(set(ids))
-    if duplicated:
-        raise CptError(f"corpus {corpus} repeats {duplicated} ids; ids must be unique")
+    if rows == 0:
+        raise CptError(f"corpus {corpus} is empty: nothing to index")
+    if len(seen) != rows:
+        raise CptError(f"corpus {corpus} repeats {rows - len(seen)} ids; ids must be unique")
+    vectors = np.memmap(staging / "vectors.f32", dtype=np.float32, mode="r", shape=(rows, dim))
     chosen = choose_kind(rows, kind)
     index = make_index(vectors, chosen)
     meta = IndexMeta(
         model=model,
         model_identity=encoder.identity,
-        dimension=vectors.shape[1],
+        dimension=dim,
         metric="inner_product",
         kind=chosen,
         count=rows,
@@ -75,19 +78,10 @@ def build_index(
         created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     faiss.write_index(index, str(staging / "index.faiss"))
-    pq.write_table(pa.table({"id": ids, "text": texts}), staging / "ids.parquet")
     (staging / "meta.json").write_text(json.dumps(meta.model_dump(), indent=2) + "\n")
     del vectors
-    (staging / "vectors.npy").unlink()
+    (staging / "vectors.f32").unlink()
     if out.exists():
         shutil.rmtree(out)
     staging.rename(out)
     return meta
-
-
-def _count(files: list[Path]) -> int:
-    return sum(len(block) for block in read_corpus(files))
-
-
-def _dim(encoder) -> int:
-    return int(encoder.encode(["dimension probe"], "document").shape[1])
