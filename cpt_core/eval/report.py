@@ -34,13 +34,7 @@ def write_report(results: dict, folder: Path) -> Path:
         f"Created {results['created']}. Models: {', '.join(models)}. "
         "Each table shows the family's headline metric (x100); results.json has every metric.",
     ]
-    for family in FAMILIES:
-        tasks = _tasks(results, family)
-        if not tasks:
-            continue
-        chart = _bar_chart(results, family, tasks, models, folder)
-        lines += ["", f"## {TITLES[family]}", "", *_table(results, family, tasks, models)]
-        lines += ["", f"![{family}]({chart.name})"]
+    lines += family_tables(results, charts=folder)
     for task in _tasks(results, "search") + _tasks(results, "code"):
         curve = _recall_curve(results, task, folder)
         lines += ["", f"Recall@k, {task}:", "", f"![recall {task}]({curve.name})"]
@@ -52,6 +46,22 @@ def write_report(results: dict, folder: Path) -> Path:
     return path
 
 
+def family_tables(results: dict, charts: Path | None = None) -> list[str]:
+    """Markdown: per task family, a heading and its table (tasks x models, headline metric);
+    with `charts`, its bar chart is drawn into that folder and linked under the table."""
+    models = list(results["models"])
+    lines = []
+    for family in FAMILIES:
+        tasks = _tasks(results, family)
+        if not tasks:
+            continue
+        lines += ["", f"## {TITLES[family]}", "", *_table(results, tasks, models)]
+        if charts is not None:
+            chart = _bar_chart(results, family, tasks, models, charts)
+            lines += ["", f"![{family}]({chart.name})"]
+    return lines
+
+
 def _tasks(results: dict, family: str) -> list[str]:
     return [t for t in results["tasks"] if t.split("/")[0] == family]
 
@@ -61,8 +71,13 @@ def _value(results: dict, task: str, model: str) -> float | None:
     return None if metrics is None else metrics[results["headline"][task.split("/")[0]]]
 
 
-def _table(results: dict, family: str, tasks: list[str], models: list[str]) -> list[str]:
-    shown = [m for m in models if any(_value(results, t, m) is not None for t in tasks)]
+def _shown(results: dict, tasks: list[str], models: list[str]) -> list[str]:
+    """The models with a figure for at least one of the tasks (BM25 has no probe, say)."""
+    return [m for m in models if any(_value(results, t, m) is not None for t in tasks)]
+
+
+def _table(results: dict, tasks: list[str], models: list[str]) -> list[str]:
+    shown = _shown(results, tasks, models)
     rows = ["| task | " + " | ".join(shown) + " |", "|---" * (len(shown) + 1) + "|"]
     for task in tasks:
         values = [_value(results, task, m) for m in shown]
@@ -75,7 +90,7 @@ def _table(results: dict, family: str, tasks: list[str], models: list[str]) -> l
 
 
 def _bar_chart(results: dict, family: str, tasks: list[str], models: list[str], folder: Path):
-    shown = [m for m in models if any(_value(results, t, m) is not None for t in tasks)]
+    shown = _shown(results, tasks, models)
     width = 0.8 / max(len(shown), 1)
     fig = Figure(figsize=(max(5.0, 1.3 * len(tasks) + 2), 3.6))
     ax = fig.subplots()

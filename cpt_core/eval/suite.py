@@ -28,7 +28,7 @@ from cpt_core.eval.probe import probe_accuracy
 from cpt_core.eval.profile import EvalData, EvalProfile
 from cpt_core.eval.retrievers import BM25Retriever, DenseRetriever, Retriever
 from cpt_core.eval.search import codesearchnet, evaluate_search, sample_search
-from cpt_core.eval.senteval import ProbeTask, Split, cap_per_class, capped, load_task
+from cpt_core.eval.senteval import ProbeTask, cap_per_class, capped, load_task
 from cpt_core.eval.sts import StsSet, read_sick, read_stsb, spearman
 from cpt_core.paths import shared_data
 
@@ -170,13 +170,15 @@ class _Runner:
     def sts(self, sets: Sets) -> dict:
         if self.encoder is None:
             return {}
-        out = {}
-        for pairs in sets.sts:
-            vectors = self._vectors(pairs.first + pairs.second)
-            first = np.stack([vectors[t] for t in pairs.first])
-            second = np.stack([vectors[t] for t in pairs.second])
-            out[pairs.name] = {"spearman": spearman(first, second, pairs.gold)}
-        return out
+        encode = self.encoder.encode  # the cache embeds a text shared by both sides once
+        return {
+            pairs.name: {
+                "spearman": spearman(
+                    encode(pairs.first, self.side), encode(pairs.second, self.side), pairs.gold
+                )
+            }
+            for pairs in sets.sts
+        }
 
     def search(self, sets: Sets) -> dict:
         return {name: evaluate_search(self.retriever, data) for name, data in sets.search.items()}
@@ -208,16 +210,15 @@ class _Runner:
         if self.encoder is None or sets.sst2 is None:
             return {}
         train, test = sets.sst2.train, sets.sst2.test
-        vectors = self._vectors(train.inputs + test.inputs)
         k = self.profile.knn.k
         accuracy = knn_accuracy(
-            _stack(vectors, train), train.labels, _stack(vectors, test), test.labels, k
+            self.encoder.encode(train.inputs, self.side),
+            train.labels,
+            self.encoder.encode(test.inputs, self.side),
+            test.labels,
+            k,
         )
         return {"sst2": {"accuracy": accuracy, "k": min(k, len(train))}}
-
-
-def _stack(vectors: dict[str, np.ndarray], split: Split) -> np.ndarray:
-    return np.stack([vectors[t] for t in split.inputs])
 
 
 def _sizes(sets: Sets) -> dict:
