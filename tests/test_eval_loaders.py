@@ -49,6 +49,9 @@ def test_senteval_errors(tmp_path):
         (tmp_path / "SST" / "binary" / f"sentiment-{split}").write_text("good film\tmaybe\n")
     with pytest.raises(CptError, match=r"sentiment-train:1: expected 'sentence<TAB>0\|1'"):
         load_task(tmp_path, "SST2")
+    (tmp_path / "SST" / "binary" / "sentiment-train").write_bytes(b"caf\xe9 film\t1\n")
+    with pytest.raises(CptError, match=r"sentiment-train is not utf-8 text \(byte 3\)"):
+        load_task(tmp_path, "SST2")
     with pytest.raises(CptError, match="unknown SentEval task 'XYZ'"):
         load_task(tmp_path, "XYZ")
 
@@ -72,6 +75,9 @@ def test_sts_errors(tmp_path):
         read_stsb(bad)
     bad.write_text("g\tx\ty\tid\tfive\ts1\ts2\n")
     with pytest.raises(CptError, match="non-numeric score 'five'"):
+        read_stsb(bad)
+    bad.write_bytes(b"\xff\xfe binary")
+    with pytest.raises(CptError, match=r"sts\.csv is not UTF-8 text \(byte 0\)"):
         read_stsb(bad)
     bad.write_text("\n")
     with pytest.raises(CptError, match="no sentence pairs"):

@@ -96,7 +96,10 @@ def capped(task: ProbeTask, cap: int | None, seed: int) -> ProbeTask:
 def _lines(path: Path, encoding: str) -> list[str]:
     if not path.is_file():
         raise CptError(f"SentEval file missing: {path}")
-    text = path.read_text(encoding=encoding)
+    try:
+        text = path.read_text(encoding=encoding)
+    except UnicodeDecodeError as exc:
+        raise CptError(f"{path} is not {encoding} text (byte {exc.start})") from exc
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         raise CptError(f"SentEval file is empty: {path}")

@@ -57,8 +57,12 @@ def spearman(first: np.ndarray, second: np.ndarray, gold: np.ndarray) -> float:
 def _rows(path: Path, min_fields: int) -> list[list[str]]:
     if not path.is_file():
         raise CptError(f"similarity file missing: {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CptError(f"{path} is not UTF-8 text (byte {exc.start})") from exc
     rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         fields = line.split("\t")
