@@ -38,10 +38,13 @@ def staging_for(output: str) -> str:
     return posixpath.join(parent, f".{name}.tmp-{uuid.uuid4().hex[:12]}")
 
 
+def finished(output: str) -> bool:
+    """A dataset is finished once its manifest is there: it is written last."""
+    return FileSystems.exists(output.rstrip("/") + "/" + MANIFEST_NAME)
+
+
 def refuse_existing(output: str) -> None:
-    if FileSystems.exists(output.rstrip("/") + "/" + MANIFEST_NAME) or (
-        is_local(output) and os.path.exists(output)
-    ):
+    if finished(output) or (is_local(output) and os.path.exists(output)):
         raise CptError(f"output {output} already exists; remove it or choose another path")
 
 

@@ -78,14 +78,24 @@ def server():
 
 
 def _task_states(flow_run_id) -> dict[str, str]:
+    """Stage name -> state of every task in the run and its subflow runs."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        FlowRunFilterParentFlowRunId,
+    )
 
     with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+        children = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id])
+            )
         )
-    return {run.name.rsplit("-", 1)[0]: run.state.name for run in runs}
+        ids = [flow_run_id, *(child.id for child in children)]
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
+    stages_run = [run for run in runs if not run.name.startswith("cpt-")]  # not subflow calls
+    return {run.name.rsplit("-", 1)[0]: run.state.name for run in stages_run}
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +128,8 @@ def test_every_stage_runs_then_all_are_cached(two_runs):
 
 
 def test_transient_failures_are_retried(two_runs, preset, monkeypatch):
-    import flows.pipeline as module
+    import flows.mining as module
+    from flows.pipeline import pipeline
 
     calls = []
     real = stages.combine_stage
@@ -132,23 +143,24 @@ def test_transient_failures_are_retried(two_runs, preset, monkeypatch):
     monkeypatch.setattr(stages, "combine_stage", flaky)
     fresh = module.combine.with_options(refresh_cache=True, retry_delay_seconds=0)
     monkeypatch.setattr(module, "combine", fresh)
-    state = module.pipeline(str(preset), return_state=True)
+    state = pipeline(str(preset), return_state=True)
     assert state.is_completed() and len(calls) == 3
 
 
 def test_hard_failures_fail_fast(two_runs, preset, monkeypatch):
-    import flows.pipeline as module
+    import flows.training as module
+    from flows.pipeline import pipeline
 
     calls = []
 
-    def broken(*args):
+    def broken(*args, **kwargs):
         calls.append(args)
         raise CptError("invalid config at 'optim.lr': must be > 0")
 
     monkeypatch.setattr(stages, "train_stage", broken)
     fresh = module.train.with_options(refresh_cache=True, retry_delay_seconds=0)
     monkeypatch.setattr(module, "train", fresh)
-    state = module.pipeline(str(preset), return_state=True)
+    state = pipeline(str(preset), return_state=True)
     assert state.is_failed() and len(calls) == 1
     with pytest.raises(CptError, match=r"optim\.lr"):
         state.result()

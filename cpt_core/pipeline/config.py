@@ -6,6 +6,7 @@ from pydantic import Field
 
 from cpt_core.config import Strict
 from cpt_core.eval.profile import EvalData
+from cpt_core.pipeline.beam_runner import BeamRunner
 
 
 class MineStage(Strict):
@@ -14,7 +15,7 @@ class MineStage(Strict):
     inputs: tuple[str, ...] = ()
     config: str | None = None  # configs/mine-code.yaml, configs/mine-text.yaml
     overrides: dict = Field(default_factory=dict)
-    beam_args: tuple[str, ...] = ()  # e.g. --runner=DataflowRunner --project=... (infra/README)
+    beam: BeamRunner = BeamRunner()  # local by default; Dataflow etc. (infra/README.md)
 
 
 class PipelineConfig(Strict):
@@ -24,8 +25,10 @@ class PipelineConfig(Strict):
     text: MineStage = MineStage()
     train: str = "configs/demo.yaml"  # a TrainConfig preset
     train_overrides: dict = Field(default_factory=dict)
+    train_devices: int | None = None  # None: $CPT_TRAIN_DEVICES, else every visible GPU
     eval_profile: str = "quick"  # quick, full, or a YAML file
     eval_overrides: dict = Field(default_factory=dict)
     eval_baselines: bool = True  # BM25, all-MiniLM-L6-v2 and the untrained initial model
     eval_data: EvalData = EvalData()  # sets other than ../shared/data
     index_documents: int | None = 2000  # documents of the combined test split to index
+    result_storage: str | None = None  # a Prefect storage block ("s3-bucket/cpt"); None: local

@@ -15,12 +15,14 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from cpt_core.config import load_config, load_preset
+from cpt_core.config import load_preset
 from cpt_core.data.manifest import MANIFEST_NAME, Manifest
 from cpt_core.data.reader import resolve_shards
 from cpt_core.data.writer import write_dataset
 from cpt_core.dedup.minhash import exact_key
+from cpt_core.errors import CptError
 from cpt_core.paths import REPO
+from cpt_core.pipeline.beam_runner import fetch_dataset
 from cpt_core.pipeline.config import MineStage, PipelineConfig
 from cpt_core.pipeline.sources import resolve_source
 
@@ -28,17 +30,24 @@ JOBS = {"code": "beam_jobs.extract_code_pairs", "text": "beam_jobs.extract_text_
 
 
 def mine_stage(kind: str, stage: MineStage, out: Path) -> Manifest:
+    """Mine into `out`; on a remote runner the job writes to the runner's output and the
+    dataset is copied back (a finished remote dataset is fetched, not mined again)."""
     if (out / MANIFEST_NAME).is_file():
         return Manifest.read(out)
     shutil.rmtree(out, ignore_errors=True)
+    from beam_jobs.dataset import finished
     from beam_jobs.logs import quiet_beam
 
     quiet_beam()
-    inputs = [resolve_source(spec) for spec in stage.inputs]
-    mine = importlib.import_module(JOBS[kind]).mine
-    return mine(
-        inputs, [], str(out), stage.config, dict(stage.overrides), beam_args=list(stage.beam_args)
-    )
+    target = stage.beam.target(out.name) if stage.beam.remote else str(out)
+    if not finished(target):
+        inputs = [resolve_source(spec) for spec in stage.inputs]
+        mine = importlib.import_module(JOBS[kind]).mine
+        overrides = dict(stage.overrides)
+        mine(inputs, [], target, stage.config, overrides, beam_args=stage.beam.args())
+    if stage.beam.remote:
+        fetch_dataset(target, out)
+    return Manifest.read(out)
 
 
 def combine_stage(datasets: list[Path], out: Path) -> Manifest:
@@ -69,14 +78,30 @@ def combine_stage(datasets: list[Path], out: Path) -> Manifest:
     )
 
 
-def train_stage(dataset: Path, preset: str, overrides: dict, out: Path) -> Path:
-    from cpt_core.train.trainer import train
+def train_stage(
+    dataset: Path, preset: str, overrides: dict, out: Path, init: Path | None = None, devices=None
+) -> Path:
+    """Train on the dataset's train split, on every device there is; `init` continues from an
+    earlier cpt model (its weights, delimiters and learned temperature) instead of the
+    preset's base model."""
+    from cpt_core.train.launch import train_on_devices
 
     model = out / "model"
     if (model / "config.json").is_file():
         return model
-    config = load_config(repo_path(preset), **overrides)
-    return train(config, dataset, out, resume=True)
+    if init is not None:
+        overrides = {**overrides, **warm_start(init)}
+    return train_on_devices(repo_path(preset), overrides, dataset, out, devices)
+
+
+def warm_start(model: Path) -> dict:
+    from cpt_core.model.folder import read_meta
+
+    meta = read_meta(model)
+    if meta is None:
+        raise CptError(f"cannot continue training from {model}: it has no cpt.json")
+    start = {"model.name": str(model), "model.delimiters": meta.delimiters.model_dump()}
+    return start | ({"loss.init_scale": meta.logit_scale} if meta.logit_scale else {})
 
 
 def index_stage(model: Path, dataset: Path, documents: int | None, out: Path) -> Path:
@@ -99,10 +124,11 @@ def index_stage(model: Path, dataset: Path, documents: int | None, out: Path) ->
 
 
 def evaluate_stage(
-    model: Path, code_pairs: Path, config: PipelineConfig, out: Path
+    models: list[Path], code_pairs: Path, config: PipelineConfig, out: Path
 ) -> tuple[Path, dict]:
-    """The model beside its baselines on the eval suite, plus code search on the mined
-    repositories' held-out split; report.md, PNGs and results.json in `out`."""
+    """The models side by side (and beside the baselines, if the preset asks) on the eval
+    suite, plus code search on the mined repositories' held-out split; report.md, PNGs and
+    results.json in `out`."""
     from cpt_core.eval.profile import EvalProfile
     from cpt_core.eval.report import write_report
     from cpt_core.eval.suite import evaluate, with_baselines
@@ -112,9 +138,10 @@ def evaluate_stage(
     profile = config.eval_profile
     path = repo_path(profile if profile.endswith(".yaml") else f"configs/eval-{profile}.yaml")
     chosen = load_preset(EvalProfile, path, **config.eval_overrides)
-    models = with_baselines([str(model)]) if config.eval_baselines else [str(model)]
+    references = [str(m) for m in models]
+    references = with_baselines(references) if config.eval_baselines else references
     data = config.eval_data.model_copy(update={"code_pairs": (str(code_pairs),)})
-    results = evaluate(models, chosen, data)
+    results = evaluate(references, chosen, data)
     return write_report(results, out), results
 
 

@@ -1,0 +1,77 @@
+"""Where a pipeline's mining jobs run: Beam's local runner, or Dataflow/Flink/Spark by preset.
+
+A remote runner's workers cannot write into this machine's run folder, so they write the
+dataset under `output` (a gs:// or s3:// prefix, or a path every worker shares), and the
+stage copies it back into the run folder when the job is done: training, indexing and
+evaluation then read it locally, wherever mining ran. infra/README.md shows a Dataflow preset.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from pydantic import model_validator
+
+from cpt_core.config import Strict
+from cpt_core.errors import CptError
+
+LOCAL = "local"
+NEEDS = {"DataflowRunner": ("project", "region", "temp_location")}
+
+
+class BeamRunner(Strict):
+    runner: str = LOCAL  # local, DataflowRunner, FlinkRunner, SparkRunner, ...
+    output: str | None = None  # where the job writes (gs://bucket/cpt/datasets); remote only
+    project: str | None = None
+    region: str | None = None
+    temp_location: str | None = None
+    staging_location: str | None = None
+    sdk_container_image: str | None = None  # infra/dataflow/Dockerfile
+    requirements_file: str | None = None  # the alternative to an image: pip installs at start
+    max_num_workers: int | None = None
+    options: tuple[str, ...] = ()  # any other Beam option, e.g. --experiments=use_runner_v2
+
+    @model_validator(mode="after")
+    def _complete(self) -> BeamRunner:
+        if self.runner == LOCAL:
+            return self
+        missing = [f for f in ("output", *NEEDS.get(self.runner, ())) if getattr(self, f) is None]
+        if missing:
+            raise CptError(f"runner {self.runner} needs {', '.join(missing)} in the preset")
+        return self
+
+    @property
+    def remote(self) -> bool:
+        return self.runner != LOCAL
+
+    def args(self) -> list[str]:
+        """Beam pipeline options; none for the local runner (beam_jobs picks its defaults)."""
+        if not self.remote:
+            return list(self.options)
+        named = self.model_dump(exclude={"runner", "output", "options"}, exclude_none=True)
+        return [f"--runner={self.runner}", *(f"--{k}={v}" for k, v in named.items()), *self.options]
+
+    def target(self, name: str) -> str:
+        """Where a remote job writes the dataset called `name`."""
+        return f"{self.output.rstrip('/')}/{name}"
+
+
+def fetch_dataset(source: str, folder: Path) -> None:
+    """Copy a finished dataset (from any Beam filesystem) into a local folder, manifest last,
+    so an interrupted copy leaves a folder without a manifest: incomplete, and redone."""
+    from apache_beam.io.filesystems import FileSystems
+
+    from cpt_core.data.manifest import MANIFEST_NAME
+
+    prefix = source.rstrip("/") + "/"
+    files = [m.path for m in FileSystems.match([prefix + "**"])[0].metadata_list]
+    files.sort(key=lambda path: path.endswith("/" + MANIFEST_NAME))
+    if not files or not files[-1].endswith("/" + MANIFEST_NAME):
+        raise CptError(f"{source} has no {MANIFEST_NAME}: the mining job there did not finish")
+    for path in files:
+        local = folder / path.removeprefix(prefix)
+        local.parent.mkdir(parents=True, exist_ok=True)
+        remote = FileSystems.open(path, compression_type="uncompressed")
+        with remote, local.open("wb") as copy:
+            shutil.copyfileobj(remote, copy, 1 << 24)

@@ -1,0 +1,73 @@
+"""Mining alone, as its own flow (and deployment, on a CPU work pool): code and text pairs,
+then one combined dataset; with `announce`, new data is announced for retraining.
+
+When the combined dataset's manifest differs from the one the current model was trained on
+(and nobody announced it yet), the flow emits a `cpt.dataset.changed` event. The `retrain`
+deployment in infra/prefect.yaml has a trigger on that event: it continues training the
+current model on the new data, re-indexes, re-evaluates and keeps the better model. The event
+is emitted once per dataset, so an unchanged rerun of mining retrains nothing.
+
+    python -m flows.mining --preset configs/pipeline-demo.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from prefect import flow
+from prefect.events import emit_event
+
+from cpt_core.config import load_preset
+from cpt_core.pipeline import stages
+from cpt_core.pipeline.config import PipelineConfig
+from cpt_core.pipeline.registry import Registry
+from flows.keys import dataset_identity
+from flows.tasks import combine, mine, stored
+
+DATASET_CHANGED = "cpt.dataset.changed"
+
+
+@flow(name="cpt-mining", log_prints=True)
+def mining(
+    preset: str = "configs/pipeline-demo.yaml",
+    overrides: dict | None = None,
+    announce: bool = True,
+) -> dict:
+    config = load_preset(PipelineConfig, stages.repo_path(preset), **(overrides or {}))
+    out = config.out
+    code = stored(mine, config).with_options(name="mine code")("code", config.code, out)
+    text = stored(mine, config).with_options(name="mine text")("text", config.text, out)
+    dataset = stored(combine, config)([code, text], out)
+    mined = {"code_pairs": code, "text_pairs": text, "dataset": dataset}
+    if announce:
+        announce_if_new(config, preset, overrides or {}, mined)
+    return mined
+
+
+def announce_if_new(config: PipelineConfig, preset: str, overrides: dict, mined: dict) -> bool:
+    """Emit DATASET_CHANGED for a dataset no model was trained on and nobody announced."""
+    registry = Registry.read(config.out)
+    identity = dataset_identity(mined["dataset"])
+    if not registry.needs_training(identity):
+        print(f"dataset {identity[:12]} already trained on or announced: nothing to retrain")
+        return False
+    previous = registry.current.dataset if registry.current else None
+    emit_event(
+        event=DATASET_CHANGED,
+        resource={"prefect.resource.id": f"cpt.dataset.{identity}", "cpt.pipeline": config.name},
+        payload={"preset": preset, "overrides": overrides, "previous": previous, **mined},
+    )
+    registry.announced.append(identity)
+    registry.write(config.out)
+    print(f"new dataset {identity[:12]} (model trained on {str(previous)[:12]}): announced")
+    return True
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="configs/pipeline-demo.yaml")
+    return mining(parser.parse_args(argv).preset)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""The pipeline's stages as Prefect tasks: cached by content, retried when transient.
+
+A task's cache key is its content (flows/keys.py) and its output folder is named by that key,
+so a rerun of unchanged work is a cache hit and any change lands in a new folder. Transient
+failures (I/O, a lost worker) are retried with backoff; a CptError (bad config, missing input,
+corrupt data) fails at once, naming the stage. Results go to the preset's result storage (a
+Prefect storage block) or, by default, Prefect's local folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+from prefect.context import TaskRunContext
+from prefect.transactions import get_transaction
+
+from cpt_core.errors import CptError
+from cpt_core.pipeline import stages
+from cpt_core.pipeline.config import MineStage, PipelineConfig
+from flows.keys import dataset_identity, inputs_digest, model_identity, stage_key
+
+RETRY = {"retries": 2, "retry_delay_seconds": [5, 30]}
+
+
+def transient(task, task_run, state) -> bool:
+    """Retry anything but a CptError: those are the user's to fix, not the network's."""
+    try:
+        state.result()
+    except CptError:
+        return False
+    except Exception:  # any other failure may pass on a second try
+        return True
+    return False
+
+
+def _folder(out: str, area: str) -> Path:
+    """The running task's output folder, named by the cache key Prefect computed for it (the
+    key hashes input files and weights, so it is computed once, not again here)."""
+    return Path(out) / area / get_transaction().key
+
+
+def _task(key_fn):
+    return task(cache_key_fn=key_fn, persist_result=True, retry_condition_fn=transient, **RETRY)
+
+
+def stored(chosen, config: PipelineConfig):
+    """The task with the preset's result storage, if it names one."""
+    if config.result_storage is None:
+        return chosen
+    return chosen.with_options(result_storage=config.result_storage)
+
+
+def _mine_key(_: TaskRunContext, p: dict) -> str:
+    stage: MineStage = p["stage"]
+    return stage_key(
+        f"mine-{p['kind']}", inputs_digest(stage.inputs), stage.model_dump(mode="json")
+    )
+
+
+@_task(_mine_key)
+def mine(kind: str, stage: MineStage, out: str) -> str:
+    folder = _folder(out, "datasets")
+    stages.mine_stage(kind, stage, folder)
+    return str(folder)
+
+
+def _combine_key(_: TaskRunContext, p: dict) -> str:
+    return stage_key("combine", [dataset_identity(d) for d in p["datasets"]])
+
+
+@_task(_combine_key)
+def combine(datasets: list[str], out: str) -> str:
+    folder = _folder(out, "datasets")
+    stages.combine_stage([Path(d) for d in datasets], folder)
+    return str(folder)
+
+
+def _train_key(_: TaskRunContext, p: dict) -> str:
+    config: PipelineConfig = p["config"]
+    preset = stages.repo_path(config.train).read_text()
+    start = model_identity(p["init"]) if p["init"] else None
+    return stage_key("train", dataset_identity(p["dataset"]), preset, config.train_overrides, start)
+
+
+@_task(_train_key)
+def train(dataset: str, config: PipelineConfig, init: str | None = None) -> str:
+    """Train on every device the worker has; from `init` (an earlier model) when given."""
+    folder = _folder(config.out, "train")
+    model = stages.train_stage(
+        Path(dataset),
+        config.train,
+        config.train_overrides,
+        folder,
+        init=Path(init) if init else None,
+        devices=config.train_devices,
+    )
+    return str(model)
+
+
+def _index_key(_: TaskRunContext, p: dict) -> str:
+    return stage_key(
+        "index", model_identity(p["model"]), dataset_identity(p["dataset"]), p["documents"]
+    )
+
+
+@_task(_index_key)
+def index(model: str, dataset: str, documents: int | None, out: str) -> str:
+    folder = _folder(out, "index")
+    return str(stages.index_stage(Path(model), Path(dataset), documents, folder))
+
+
+def _evaluate_key(_: TaskRunContext, p: dict) -> str:
+    config: PipelineConfig = p["config"]
+    settings = [config.eval_profile, config.eval_overrides, config.eval_baselines]
+    settings.append(config.eval_data.model_dump(mode="json"))
+    models = [model_identity(m) for m in p["models"]]
+    return stage_key("evaluate", models, dataset_identity(p["code_pairs"]), settings)
+
+
+@_task(_evaluate_key)
+def evaluate(models: list[str], code_pairs: str, config: PipelineConfig) -> dict:
+    """The models side by side on the evaluation suite; the report and its results."""
+    folder = _folder(config.out, "eval")
+    chosen = [Path(m) for m in models]
+    report, results = stages.evaluate_stage(chosen, Path(code_pairs), config, folder)
+    return {"report": str(report), "results": results}

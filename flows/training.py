@@ -1,0 +1,106 @@
+"""Training plus evaluation, as its own flow (and deployment, on a GPU work pool): train,
+build the index, evaluate beside the current model, keep whichever is not worse.
+
+With `warm_start` (the `retrain` deployment, triggered by new data) training continues from
+the current model instead of the preset's base model. The candidate and the current model are
+evaluated in the same run, on the same sets, and the candidate replaces the current model only
+if its score is not lower; both scores are recorded (registry.json in the run folder, and the
+artifact) either way.
+
+    python -m flows.training --preset configs/pipeline-demo.yaml --dataset runs/.../combine-...
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
+
+from cpt_core.config import load_preset
+from cpt_core.eval.report import family_tables
+from cpt_core.pipeline import stages
+from cpt_core.pipeline.config import PipelineConfig
+from cpt_core.pipeline.registry import ModelRecord, Registry, scores
+from flows.keys import dataset_identity
+from flows.tasks import evaluate, index, stored, train
+
+
+@flow(name="cpt-train-evaluate", log_prints=True)
+def train_and_evaluate(
+    dataset: str,
+    code_pairs: str,
+    preset: str = "configs/pipeline-demo.yaml",
+    overrides: dict | None = None,
+    warm_start: bool = False,
+) -> dict:
+    config = load_preset(PipelineConfig, stages.repo_path(preset), **(overrides or {}))
+    current = Registry.read(config.out).current
+    init = current.model if warm_start and current else None
+    model = stored(train, config)(dataset, config, init)
+    built = stored(index, config)(model, dataset, config.index_documents, config.out)
+    rivals = [current.model] if current and current.model != model else []
+    evaluated = stored(evaluate, config)([model, *rivals], code_pairs, config)
+    kept = judge(config, model, current, dataset, evaluated)
+    summary = {"dataset": dataset, "model": model, "index": built, "report": evaluated["report"]}
+    summary["current"] = model if kept else current.model
+    create_markdown_artifact(
+        key=f"cpt-{config.name}-report",
+        markdown=_artifact(summary, evaluated["results"], config.out),
+        description="cpt: results, the model kept, and where everything is",
+    )
+    print(f"report: {evaluated['report']}")
+    return summary
+
+
+def judge(
+    config: PipelineConfig, model: str, current: ModelRecord | None, dataset: str, evaluated: dict
+) -> bool:
+    """Promote the new model unless the current one scored higher in the same evaluation."""
+    registry = Registry.read(config.out)
+    judged = [e.kept for e in registry.history if e.candidate.model == model]
+    if judged:
+        return judged[-1]  # a rerun (all cache hits): this model was judged already
+    references = [model, *([current.model] if current else [])]
+    score = scores(evaluated["results"], references)
+    report = evaluated["report"]
+    candidate = ModelRecord(
+        model=model, dataset=dataset_identity(dataset), score=score[model], report=report
+    )
+    if current:
+        current = current.model_copy(update={"score": score[current.model]})
+    kept = registry.judge(candidate, current)
+    registry.write(config.out)
+    verdict = "kept" if kept else "not kept (the current model scored higher)"
+    rival = f" vs current {current.score}" if current else ""
+    print(f"candidate score {candidate.score}{rival}: {verdict}")
+    return kept
+
+
+def _artifact(summary: dict, results: dict, out: str) -> str:
+    """The report's tables, every judgement so far, then where every output of the run is."""
+    lines = family_tables(results)
+    lines += ["", "| candidate | its score | current | its score | kept |", "|---|---|---|---|---|"]
+    for entry in Registry.read(out).history:
+        rival = entry.current
+        lines.append(
+            f"| `{entry.candidate.model}` | {entry.candidate.score} "
+            f"| `{rival.model if rival else '-'}` | {rival.score if rival else '-'} "
+            f"| {entry.kept} |"
+        )
+    lines += ["", *(f"- {name}: `{path}`" for name, path in summary.items())]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="configs/pipeline-demo.yaml")
+    parser.add_argument("--dataset", required=True, help="the combined dataset folder")
+    parser.add_argument("--code-pairs", required=True, help="the mined code pairs folder")
+    parser.add_argument("--warm-start", action="store_true", help="continue the current model")
+    args = parser.parse_args(argv)
+    return train_and_evaluate(args.dataset, args.code_pairs, args.preset, None, args.warm_start)
+
+
+if __name__ == "__main__":
+    main()
