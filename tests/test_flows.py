@@ -24,9 +24,9 @@ def {name}_{i}(values, scale={i}):
 '''
 
 
-def _repos(root: Path) -> Path:
+def _repos(root: Path, prefix: str = "repo") -> Path:
     """Small real repositories, two of them in the by-repository test split."""
-    names = [f"repo{i}" for i in range(200)]
+    names = [f"{prefix}{i}" for i in range(200)]
     test = [n for n in names if split_for(n) == "test"][:2]
     chosen = test + [n for n in names if split_for(n) == "train"][:6]
     ops = {"square": "value * value", "double": "value + value", "negate": "-value"}
@@ -166,6 +166,20 @@ def test_hard_failures_fail_fast(two_runs, preset, monkeypatch):
         state.result()
 
 
+def test_results_persist_to_the_storage_block_the_preset_names(two_runs, preset, tmp_path):
+    from prefect.filesystems import LocalFileSystem
+
+    from flows.mining import mining
+
+    LocalFileSystem(basepath=str(tmp_path / "store")).save("cpt-test-results", overwrite=True)
+    storage = {"result_storage": "local-file-system/cpt-test-results"}
+    mined = mining(str(preset), storage, announce=False)
+    assert mined == {k: two_runs[0].result()[k] for k in ("code_pairs", "text_pairs", "dataset")}
+    stored = [json.loads(p.read_text()) for p in (tmp_path / "store").iterdir() if p.is_file()]
+    assert len(stored) == 3  # mine code, mine text, combine
+    assert all("result" in record and "metadata" in record for record in stored)
+
+
 def test_killed_training_resumes_from_its_checkpoint(two_runs, preset, tmp_path):
     """A flow process killed (SIGKILL) mid-training; the next run resumes, not restarts."""
     import os
@@ -213,40 +227,101 @@ def test_killed_training_resumes_from_its_checkpoint(two_runs, preset, tmp_path)
     assert json.loads((model / "cpt.json").read_text())["steps"] == 400
 
 
-def test_served_deployment_runs_when_triggered_through_the_api(two_runs, preset):
-    """A real deployment: served by its own process, triggered through the server's API."""
+@pytest.fixture
+def workers(server):
+    """infra/prefect.yaml deployed by infra/deploy.sh, and a worker polling each pool."""
     import os
     import subprocess
     import sys
 
-    from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_URL
 
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
-    command = [sys.executable, "-m", "flows.serve", "--name", "test", "--preset", str(preset)]
-    command += ["--cron", "0 3 * * *"]
-    server = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    env["PREFECT"] = str(Path(sys.executable).with_name("prefect"))
+    env["PREFECT_WORKER_QUERY_SECONDS"] = "1"
+    deployed = subprocess.run(
+        ["bash", str(stages.REPO / "infra" / "deploy.sh")], env=env, capture_output=True, text=True
     )
-    try:
-        run = _wait_for_deployment_then_run(run_deployment)
-        assert run.state.is_completed(), run.state
-        assert set(_task_states(run.id).values()) == {"Cached"}
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
+    assert deployed.returncode == 0, deployed.stdout[-2000:] + deployed.stderr[-2000:]
+    started = [
+        subprocess.Popen(
+            [env["PREFECT"], "worker", "start", "--pool", pool],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for pool in ("cpt-cpu", "cpt-gpu")
+    ]
+    yield
+    for worker in started:
+        worker.terminate()
+        worker.wait(timeout=60)
 
 
-def _wait_for_deployment_then_run(run_deployment):
+def _runs_of(deployment: str) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+    flow, name = deployment.split("/")
+    with get_client(sync_client=True) as client:
+        return [
+            run
+            for run in client.read_flow_runs(
+                deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[name]))
+            )
+            if run.flow_id == client.read_flow_by_name(flow).id
+        ]
+
+
+def _wait_until_done(deployment: str, count: int, seconds: float) -> list:
+    """The deployment's runs once `count` of them have finished (or the time is up)."""
     import time
 
-    from prefect.exceptions import ObjectNotFound
-
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + seconds
     while True:
-        try:
-            return run_deployment("cpt-pipeline/test", timeout=300, poll_interval=1)
-        except ObjectNotFound:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(1)
+        runs = _runs_of(deployment)
+        done = [r for r in runs if r.state and r.state.is_final()]
+        if len(done) >= count or time.monotonic() > deadline:
+            return runs
+        time.sleep(1)
+
+
+def test_new_data_retrains_once_and_unchanged_data_never(two_runs, preset, workers, tmp_path):
+    """Deployed from infra/prefect.yaml, run by workers, triggered through the server's API:
+    mining unchanged data starts no retraining; new data starts exactly one, which continues
+    the current model, and the registry records both models' scores."""
+    import time
+
+    from prefect.deployments import run_deployment
+
+    from cpt_core.pipeline.registry import Registry
+
+    config = yaml.safe_load(preset.read_text())
+    before = Registry.read(config["out"])
+    assert before.current is not None and not before.announced
+
+    unchanged = run_deployment("cpt-mining/mine", parameters={"preset": str(preset)}, timeout=600)
+    assert unchanged.state.is_completed(), unchanged.state
+    time.sleep(10)  # room for an automation to fire, were there an event
+    assert _runs_of("cpt-train-evaluate/retrain") == []
+
+    more = _repos(tmp_path / "more", prefix="project")  # eight more repositories
+    inputs = {"code.inputs": [*config["code"]["inputs"], str(more / "*")]}
+    parameters = {"preset": str(preset), "overrides": inputs}
+    for _ in range(2):  # the second time the data is no longer new
+        mined = run_deployment("cpt-mining/mine", parameters=parameters, timeout=600)
+        assert mined.state.is_completed(), mined.state
+        runs = _wait_until_done("cpt-train-evaluate/retrain", 1, 600)
+    time.sleep(10)
+    runs = _runs_of("cpt-train-evaluate/retrain")
+    assert len(runs) == 1 and runs[0].state.is_completed(), runs
+    assert runs[0].parameters["warm_start"] is True
+
+    after = Registry.read(config["out"])
+    judged = after.history[-1]
+    assert judged.current.model == before.current.model
+    assert judged.candidate.model != before.current.model
+    assert judged.candidate.score is not None and judged.current.score is not None
+    assert judged.candidate.dataset in after.announced
+    start = json.loads((Path(judged.candidate.model) / "cpt.json").read_text())["base_model"]
+    assert start == before.current.model  # continued from the model that was current
