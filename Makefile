@@ -11,7 +11,7 @@ setup:
 run: setup
 	$(VENV)/cpt pipeline
 
-serve-prefect: setup  # Prefect server + UI on :4200 and the pipeline deployment on a cron
+serve-prefect: setup  # Prefect server + UI on :4200, infra/prefect.yaml's deployments, a worker per pool
 	bash scripts/serve-prefect.sh
 
 demo: setup

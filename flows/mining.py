@@ -7,17 +7,17 @@ deployment in infra/prefect.yaml has a trigger on that event: it continues train
 current model on the new data, re-indexes, re-evaluates and keeps the better model. The event
 is emitted once per dataset, so an unchanged rerun of mining retrains nothing.
 
-    python -m flows.mining --preset configs/pipeline-demo.yaml
+Run alone: `prefect deployment run cpt-mining/mine` (infra/prefect.yaml), or
+`mining("configs/pipeline-demo.yaml")` from Python.
 """
 
 from __future__ import annotations
-
-import argparse
 
 from prefect import flow
 from prefect.events import emit_event
 
 from cpt_core.config import load_preset
+from cpt_core.errors import CptError
 from cpt_core.pipeline import stages
 from cpt_core.pipeline.config import PipelineConfig
 from cpt_core.pipeline.registry import Registry
@@ -33,12 +33,19 @@ def mining(
     overrides: dict | None = None,
     announce: bool = True,
 ) -> dict:
+    """Each miner the preset gives inputs to, then the combined dataset."""
     config = load_preset(PipelineConfig, stages.repo_path(preset), **(overrides or {}))
-    out = config.out
-    code = stored(mine, config).with_options(name="mine code")("code", config.code, out)
-    text = stored(mine, config).with_options(name="mine text")("text", config.text, out)
-    dataset = stored(combine, config)([code, text], out)
-    mined = {"code_pairs": code, "text_pairs": text, "dataset": dataset}
+    miners = {kind: getattr(config, kind) for kind in ("code", "text")}
+    mined = {
+        f"{kind}_pairs": stored(mine, config).with_options(name=f"mine {kind}")(
+            kind, stage, config.out
+        )
+        for kind, stage in miners.items()
+        if stage.inputs
+    }
+    if not mined:
+        raise CptError(f"preset {preset} gives no inputs to mine (code.inputs, text.inputs)")
+    mined["dataset"] = stored(combine, config)(list(mined.values()), config.out)
     if announce:
         announce_if_new(config, preset, overrides or {}, mined)
     return mined
@@ -52,22 +59,14 @@ def announce_if_new(config: PipelineConfig, preset: str, overrides: dict, mined:
         print(f"dataset {identity[:12]} already trained on or announced: nothing to retrain")
         return False
     previous = registry.current.dataset if registry.current else None
+    # code_pairs is always there (None for a text-only preset): the trigger's template reads it
+    payload = {"preset": preset, "overrides": overrides, "previous": previous, "code_pairs": None}
     emit_event(
         event=DATASET_CHANGED,
         resource={"prefect.resource.id": f"cpt.dataset.{identity}", "cpt.pipeline": config.name},
-        payload={"preset": preset, "overrides": overrides, "previous": previous, **mined},
+        payload=payload | mined,
     )
     registry.announced.append(identity)
     registry.write(config.out)
     print(f"new dataset {identity[:12]} (model trained on {str(previous)[:12]}): announced")
     return True
-
-
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="configs/pipeline-demo.yaml")
-    return mining(parser.parse_args(argv).preset)
-
-
-if __name__ == "__main__":
-    main()

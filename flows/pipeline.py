@@ -21,8 +21,8 @@ from flows.training import train_and_evaluate
 @flow(name="cpt-pipeline", log_prints=True)
 def pipeline(preset: str = "configs/pipeline-demo.yaml", overrides: dict | None = None) -> dict:
     mined = mining(preset, overrides, announce=False)  # trained on right here, not announced
-    trained = train_and_evaluate(mined["dataset"], mined["code_pairs"], preset, overrides)
-    return {"code_pairs": mined["code_pairs"], "text_pairs": mined["text_pairs"], **trained}
+    trained = train_and_evaluate(mined["dataset"], mined.get("code_pairs"), preset, overrides)
+    return mined | trained
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -115,13 +115,16 @@ def _evaluate_key(_: TaskRunContext, p: dict) -> str:
     settings = [config.eval_profile, config.eval_overrides, config.eval_baselines]
     settings.append(config.eval_data.model_dump(mode="json"))
     models = [model_identity(m) for m in p["models"]]
-    return stage_key("evaluate", models, dataset_identity(p["code_pairs"]), settings)
+    code = dataset_identity(p["code_pairs"]) if p["code_pairs"] else None
+    return stage_key("evaluate", models, code, settings)
 
 
 @_task(_evaluate_key)
-def evaluate(models: list[str], code_pairs: str, config: PipelineConfig) -> dict:
-    """The models side by side on the evaluation suite; the report and its results."""
+def evaluate(models: list[str], code_pairs: str | None, config: PipelineConfig) -> dict:
+    """The models side by side on the evaluation suite (and on the held-out split of the mined
+    code pairs, when there are some); the report and its results."""
     folder = _folder(config.out, "eval")
     chosen = [Path(m) for m in models]
-    report, results = stages.evaluate_stage(chosen, Path(code_pairs), config, folder)
+    pairs = Path(code_pairs) if code_pairs else None
+    report, results = stages.evaluate_stage(chosen, pairs, config, folder)
     return {"report": str(report), "results": results}

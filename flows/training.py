@@ -29,7 +29,7 @@ from flows.tasks import evaluate, index, stored, train
 @flow(name="cpt-train-evaluate", log_prints=True)
 def train_and_evaluate(
     dataset: str,
-    code_pairs: str,
+    code_pairs: str | None = None,
     preset: str = "configs/pipeline-demo.yaml",
     overrides: dict | None = None,
     warm_start: bool = False,
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="configs/pipeline-demo.yaml")
     parser.add_argument("--dataset", required=True, help="the combined dataset folder")
-    parser.add_argument("--code-pairs", required=True, help="the mined code pairs folder")
+    parser.add_argument("--code-pairs", help="mined code pairs: code search on their test split")
     parser.add_argument("--warm-start", action="store_true", help="continue the current model")
     args = parser.parse_args(argv)
     return train_and_evaluate(args.dataset, args.code_pairs, args.preset, None, args.warm_start)
