@@ -180,6 +180,19 @@ def test_results_persist_to_the_storage_block_the_preset_names(two_runs, preset,
     assert all("result" in record and "metadata" in record for record in stored)
 
 
+def test_a_preset_may_mine_text_alone(two_runs, preset, tmp_path):
+    """(In a run folder of its own, so its model does not become the one others build on.)"""
+    from flows.pipeline import pipeline
+
+    crawl = ["shared:crawl/cc-main-201*", "shared:crawl/wget-sample-0000.warc.gz"]  # a test split
+    overrides = {"out": str(tmp_path), "code.inputs": [], "text.inputs": crawl}
+    summary = pipeline(str(preset), overrides)
+    assert "code_pairs" not in summary and (Path(summary["text_pairs"]) / "manifest.json").is_file()
+    results = json.loads((Path(summary["report"]).parent / "results.json").read_text())
+    assert "code/cosqa" in results["tasks"]
+    assert not any(task.startswith("code/csn/") for task in results["tasks"])
+
+
 def test_killed_training_resumes_from_its_checkpoint(two_runs, preset, tmp_path):
     """A flow process killed (SIGKILL) mid-training; the next run resumes, not restarts."""
     import os

@@ -37,7 +37,8 @@ def test_scores_are_means_over_the_tasks_every_model_has():
         "runs/old/model": 38.0,
     }
     assert scores(RESULTS, ["runs/new/model"]) == {"runs/new/model": 50.0}
-    assert scores(RESULTS, ["runs/new/model", "missing"]) == {"runs/new/model": None, "missing": None}
+    nothing_shared = {"runs/new/model": None, "missing": None}
+    assert scores(RESULTS, ["runs/new/model", "missing"]) == nothing_shared
 
 
 def test_registry_keeps_a_candidate_only_if_not_worse(tmp_path):
@@ -132,7 +133,7 @@ def test_training_under_torchrun_then_continuing_from_the_model(tiny_model, pair
     continued = json.loads((more / "cpt.json").read_text())
     assert continued["base_model"] == str(model)
     assert continued["train_config"]["loss"]["init_scale"] == pytest.approx(meta["logit_scale"])
-    with pytest.raises(CptError, match="no cpt.json"):
+    with pytest.raises(CptError, match=r"no cpt\.json"):
         stages.train_stage(pairs_dir, str(preset), {}, tmp_path / "x", init=Path(tiny_model))
 
 

@@ -117,6 +117,8 @@ def index_stage(model: Path, dataset: Path, documents: int | None, out: Path) ->
         for row in pq.read_table(shard, columns=["pair_id", "y", "split"]).to_pylist()
         if row["split"] == "test"
     ][:documents]
+    if not rows:
+        raise CptError(f"{dataset} has no held-out (test split) documents to index")
     corpus.parent.mkdir(parents=True, exist_ok=True)
     corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
     build_index(corpus, str(model), out, max_length=128)
@@ -124,11 +126,11 @@ def index_stage(model: Path, dataset: Path, documents: int | None, out: Path) ->
 
 
 def evaluate_stage(
-    models: list[Path], code_pairs: Path, config: PipelineConfig, out: Path
+    models: list[Path], code_pairs: Path | None, config: PipelineConfig, out: Path
 ) -> tuple[Path, dict]:
     """The models side by side (and beside the baselines, if the preset asks) on the eval
-    suite, plus code search on the mined repositories' held-out split; report.md, PNGs and
-    results.json in `out`."""
+    suite, plus code search on the mined repositories' held-out split when code was mined;
+    report.md, PNGs and results.json in `out`."""
     from cpt_core.eval.profile import EvalProfile
     from cpt_core.eval.report import write_report
     from cpt_core.eval.suite import evaluate, with_baselines
@@ -140,7 +142,9 @@ def evaluate_stage(
     chosen = load_preset(EvalProfile, path, **config.eval_overrides)
     references = [str(m) for m in models]
     references = with_baselines(references) if config.eval_baselines else references
-    data = config.eval_data.model_copy(update={"code_pairs": (str(code_pairs),)})
+    data = config.eval_data
+    if code_pairs is not None:
+        data = data.model_copy(update={"code_pairs": (*data.code_pairs, str(code_pairs))})
     results = evaluate(references, chosen, data)
     return write_report(results, out), results
 
