@@ -238,15 +238,11 @@ def eval_(
 ) -> None:
     """Evaluate models side by side on every task; write a report. Sets default to
     ../shared/data; embeddings are cached, so re-evaluating a model costs nothing."""
-    from cpt_core.config import load_preset
-    from cpt_core.eval.profile import EvalData, EvalProfile
+    from cpt_core.eval.profile import EvalData, load_profile
     from cpt_core.eval.report import write_report
     from cpt_core.eval.suite import evaluate, with_baselines
 
-    path = Path(profile) if profile.endswith((".yaml", ".yml")) else None
-    path = path or REPO / "configs" / f"eval-{profile}.yaml"
-    overrides = dict(_parse_override(item) for item in set_ or [])
-    chosen = load_preset(EvalProfile, path, **overrides)
+    chosen = load_profile(profile, dict(_parse_override(item) for item in set_ or []))
     references = with_baselines(models or []) if baselines else list(models or [])
     if not references:
         raise CptError("nothing to evaluate: name a model or keep --baselines")

@@ -1,4 +1,5 @@
-"""Where the shared evaluation data lives: $CPT_DATA, else ../shared/data beside the checkout."""
+"""Where things live: the checkout (presets are named relative to it) and the shared evaluation
+data ($CPT_DATA, else ../shared/data beside the checkout)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,13 @@ from pathlib import Path
 from cpt_core.errors import CptError
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def repo_path(path: str | Path) -> Path:
+    """A preset's path as given (absolute, or relative to here if it exists), else relative to
+    the checkout, wherever the command or the flow runs from."""
+    given = Path(path)
+    return given if given.is_absolute() or given.exists() else REPO / given
 
 
 def shared_data(*parts: str) -> Path:

@@ -16,10 +16,8 @@ from __future__ import annotations
 from prefect import flow
 from prefect.events import emit_event
 
-from cpt_core.config import load_preset
 from cpt_core.errors import CptError
-from cpt_core.pipeline import stages
-from cpt_core.pipeline.config import PipelineConfig
+from cpt_core.pipeline.config import PipelineConfig, load_pipeline
 from cpt_core.pipeline.registry import Registry
 from flows.keys import dataset_identity
 from flows.tasks import combine, mine, stored
@@ -34,7 +32,7 @@ def mining(
     announce: bool = True,
 ) -> dict:
     """Each miner the preset gives inputs to, then the combined dataset."""
-    config = load_preset(PipelineConfig, stages.repo_path(preset), **(overrides or {}))
+    config = load_pipeline(preset, overrides)
     miners = {kind: getattr(config, kind) for kind in ("code", "text")}
     mined = {
         f"{kind}_pairs": stored(mine, config).with_options(name=f"mine {kind}")(

@@ -16,6 +16,7 @@ from prefect.context import TaskRunContext
 from prefect.transactions import get_transaction
 
 from cpt_core.errors import CptError
+from cpt_core.paths import repo_path
 from cpt_core.pipeline import stages
 from cpt_core.pipeline.config import MineStage, PipelineConfig
 from flows.keys import dataset_identity, inputs_digest, model_identity, stage_key
@@ -78,7 +79,7 @@ def combine(datasets: list[str], out: str) -> str:
 
 def _train_key(_: TaskRunContext, p: dict) -> str:
     config: PipelineConfig = p["config"]
-    preset = stages.repo_path(config.train).read_text()
+    preset = repo_path(config.train).read_text()
     start = model_identity(p["init"]) if p["init"] else None
     return stage_key("train", dataset_identity(p["dataset"]), preset, config.train_overrides, start)
 

@@ -17,10 +17,8 @@ import argparse
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
-from cpt_core.config import load_preset
 from cpt_core.eval.report import family_tables
-from cpt_core.pipeline import stages
-from cpt_core.pipeline.config import PipelineConfig
+from cpt_core.pipeline.config import PipelineConfig, load_pipeline
 from cpt_core.pipeline.registry import ModelRecord, Registry, scores
 from flows.keys import dataset_identity
 from flows.tasks import evaluate, index, stored, train
@@ -34,7 +32,7 @@ def train_and_evaluate(
     overrides: dict | None = None,
     warm_start: bool = False,
 ) -> dict:
-    config = load_preset(PipelineConfig, stages.repo_path(preset), **(overrides or {}))
+    config = load_pipeline(preset, overrides)
     current = Registry.read(config.out).current
     init = current.model if warm_start and current else None
     model = stored(train, config)(dataset, config, init)

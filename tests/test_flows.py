@@ -11,6 +11,7 @@ import yaml
 
 from cpt_core.data.split import split_for
 from cpt_core.errors import CptError
+from cpt_core.paths import REPO
 from cpt_core.pipeline import stages
 
 EVAL = Path(__file__).parent / "fixtures" / "eval"
@@ -253,7 +254,7 @@ def workers(server):
     env["PREFECT"] = str(Path(sys.executable).with_name("prefect"))
     env["PREFECT_WORKER_QUERY_SECONDS"] = "1"
     deployed = subprocess.run(
-        ["bash", str(stages.REPO / "infra" / "deploy.sh")], env=env, capture_output=True, text=True
+        ["bash", str(REPO / "infra" / "deploy.sh")], env=env, capture_output=True, text=True
     )
     assert deployed.returncode == 0, deployed.stdout[-2000:] + deployed.stderr[-2000:]
     started = [

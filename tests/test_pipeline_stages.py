@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from cpt_core.errors import CptError
+from cpt_core.paths import REPO, repo_path
 from cpt_core.pipeline import stages
 from cpt_core.pipeline.beam_runner import BeamRunner
 from cpt_core.pipeline.config import MineStage
@@ -137,14 +138,14 @@ def test_training_under_torchrun_then_continuing_from_the_model(tiny_model, pair
         stages.train_stage(pairs_dir, str(preset), {}, tmp_path / "x", init=Path(tiny_model))
 
 
-@pytest.mark.parametrize("preset", sorted(stages.REPO.glob("configs/pipeline-*.yaml")))
+@pytest.mark.parametrize("preset", sorted(REPO.glob("configs/pipeline-*.yaml")))
 def test_every_pipeline_preset_loads_and_names_presets_that_exist(preset):
     from cpt_core.config import load_config, load_preset
     from cpt_core.pipeline.config import PipelineConfig
 
     config = load_preset(PipelineConfig, preset)
-    load_config(stages.repo_path(config.train))
+    load_config(repo_path(config.train))
     for stage in (config.code, config.text):
-        assert stage.config is None or stages.repo_path(stage.config).is_file()
+        assert stage.config is None or repo_path(stage.config).is_file()
     profile = config.eval_profile
-    assert profile in ("quick", "full") or stages.repo_path(profile).is_file()
+    assert profile in ("quick", "full") or repo_path(profile).is_file()

@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from cpt_core.config import Strict
+from cpt_core.config import Strict, load_preset
 from cpt_core.eval.senteval import TASKS
+from cpt_core.paths import REPO, repo_path
 
 Family = Literal["probe", "sts", "search", "code", "zeroshot", "knn"]
 FAMILIES: tuple[Family, ...] = ("probe", "sts", "search", "code", "zeroshot", "knn")
@@ -68,3 +69,11 @@ class EvalData(Strict):
     beir: tuple[Path, ...] = ()
     cosqa: Path | None = None
     code_pairs: tuple[str, ...] = ()  # pair shards (test split) or CodeSearchNet jsonl
+
+
+def load_profile(profile: str, overrides: dict | None = None) -> EvalProfile:
+    """`quick` or `full` (configs/eval-NAME.yaml), or a profile's YAML file, with dotted
+    overrides like `search.queries=100`."""
+    named = not profile.endswith((".yaml", ".yml"))
+    path = REPO / "configs" / f"eval-{profile}.yaml" if named else repo_path(profile)
+    return load_preset(EvalProfile, path, **(overrides or {}))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from cpt_core.config import Strict
+from cpt_core.config import Strict, load_preset
 from cpt_core.eval.profile import EvalData
+from cpt_core.paths import repo_path
 from cpt_core.pipeline.beam_runner import BeamRunner
 
 
@@ -32,3 +33,8 @@ class PipelineConfig(Strict):
     eval_data: EvalData = EvalData()  # sets other than ../shared/data
     index_documents: int | None = 2000  # documents of the combined test split to index
     result_storage: str | None = None  # a Prefect storage block ("s3-bucket/cpt"); None: local
+
+
+def load_pipeline(preset: str, overrides: dict | None = None) -> PipelineConfig:
+    """A pipeline preset (a path, or relative to the checkout) with dotted overrides."""
+    return load_preset(PipelineConfig, repo_path(preset), **(overrides or {}))

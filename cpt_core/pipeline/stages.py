@@ -15,13 +15,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from cpt_core.config import load_preset
 from cpt_core.data.manifest import MANIFEST_NAME, Manifest
 from cpt_core.data.reader import resolve_shards
 from cpt_core.data.writer import write_dataset
 from cpt_core.dedup.minhash import exact_key
 from cpt_core.errors import CptError
-from cpt_core.paths import REPO
+from cpt_core.paths import repo_path
 from cpt_core.pipeline.beam_runner import fetch_dataset
 from cpt_core.pipeline.config import MineStage, PipelineConfig
 from cpt_core.pipeline.sources import resolve_source
@@ -131,15 +130,13 @@ def evaluate_stage(
     """The models side by side (and beside the baselines, if the preset asks) on the eval
     suite, plus code search on the mined repositories' held-out split when code was mined;
     report.md, PNGs and results.json in `out`."""
-    from cpt_core.eval.profile import EvalProfile
+    from cpt_core.eval.profile import load_profile
     from cpt_core.eval.report import write_report
     from cpt_core.eval.suite import evaluate, with_baselines
 
     if (out / "results.json").is_file():
         return out / "report.md", json.loads((out / "results.json").read_text())
-    profile = config.eval_profile
-    path = repo_path(profile if profile.endswith(".yaml") else f"configs/eval-{profile}.yaml")
-    chosen = load_preset(EvalProfile, path, **config.eval_overrides)
+    chosen = load_profile(config.eval_profile, config.eval_overrides)
     references = [str(m) for m in models]
     references = with_baselines(references) if config.eval_baselines else references
     data = config.eval_data
@@ -147,9 +144,3 @@ def evaluate_stage(
         data = data.model_copy(update={"code_pairs": (*data.code_pairs, str(code_pairs))})
     results = evaluate(references, chosen, data)
     return write_report(results, out), results
-
-
-def repo_path(path: str) -> Path:
-    """Presets are named relative to the checkout, wherever the flow runs from."""
-    given = Path(path)
-    return given if given.is_absolute() or given.exists() else REPO / given
