@@ -63,7 +63,8 @@ def inputs_digest(specs: tuple[str, ...]) -> str:
             files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
             for file in files:
                 digest.update(f"{file.relative_to(root.parent)}\0{file.stat().st_size}".encode())
-                digest.update(hashlib.sha256(file.read_bytes()).digest())
+                with file.open("rb") as handle:  # streamed: inputs may be large archives
+                    digest.update(hashlib.file_digest(handle, "sha256").digest())
     return digest.hexdigest()[:16]
 
 

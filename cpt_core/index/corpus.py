@@ -20,6 +20,7 @@ from cpt_core.data.jsonl import read_jsonl
 from cpt_core.data.manifest import MANIFEST_NAME, Manifest
 from cpt_core.data.reader import resolve_shards
 from cpt_core.errors import CptError
+from cpt_core.models.digest import feed_file
 
 Batch = list[tuple[str, str]]
 
@@ -37,9 +38,7 @@ def corpus_identity(spec: str | Path, files: list[Path]) -> str:
         return Manifest.read(folder).identity()
     digest = hashlib.sha256()
     for file in files:
-        with file.open("rb") as handle:
-            for block in iter(lambda h=handle: h.read(1 << 22), b""):
-                digest.update(block)
+        feed_file(digest, file)
     return digest.hexdigest()[:16]
 
 

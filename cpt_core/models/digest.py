@@ -18,7 +18,12 @@ def weights_digest(location: str, setting: list) -> str:
         if file.name in ("cpt_source.json", "README.md"):
             continue
         digest.update(file.name.encode())
-        with file.open("rb") as handle:
-            for block in iter(lambda h=handle: h.read(1 << 22), b""):
-                digest.update(block)
+        feed_file(digest, file)
     return digest.hexdigest()
+
+
+def feed_file(digest: hashlib._Hash, path: Path) -> None:
+    """Add a file's bytes to `digest` in 4 MB blocks: weights and corpora need not fit in RAM."""
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
