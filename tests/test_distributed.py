@@ -1,7 +1,6 @@
 """Two gloo processes on CPU give the same loss and gradients as one on the union batch."""
 
 import os
-import socket
 
 import pytest
 import torch
@@ -11,6 +10,7 @@ import torch.multiprocessing as mp
 from cpt_core.dist.group import reduce_gradients
 from cpt_core.loss.contrastive import LogitScale
 from cpt_core.loss.grad_cache import PairBatch, contrastive_step
+from cpt_core.train.launch import free_port
 from tests.test_grad_cache import batch_of, encoder_from, gradients
 
 N = 8
@@ -37,15 +37,9 @@ def _worker(rank: int, port: int, model: str, out: str, chunk: int, negatives: b
     dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize(("chunk", "negatives"), [(0, False), (3, False), (2, True)])
 def test_two_ranks_equal_one_process(tiny_model, tmp_path, chunk, negatives):
-    args = (_free_port(), str(tiny_model), str(tmp_path), chunk, negatives)
+    args = (free_port(), str(tiny_model), str(tmp_path), chunk, negatives)
     mp.spawn(_worker, args=args, nprocs=2, join=True)
     encoder, scale = encoder_from(tiny_model), LogitScale().double()
     loss, want = gradients(encoder, scale, batch_of(encoder, N, negatives), chunk=0)
@@ -70,7 +64,7 @@ def test_torchrun_training_matches_one_process(tiny_model, pairs_dir, tmp_path):
         options += ["--set", f"{key}={value}"]
     options += ["--set", "optim.lr=1e-3", "--set", "model.max_length=24"]
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
-    torchrun += ["--master-port", str(_free_port())]
+    torchrun += ["--master-port", str(free_port())]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for name, launcher in (("two", torchrun), ("one", [sys.executable])):
         cmd = [*launcher, "-m", "cpt_core.cli", "train", "--out", str(tmp_path / name), *options]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import shutil
+from itertools import islice
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -110,12 +111,13 @@ def index_stage(model: Path, dataset: Path, documents: int | None, out: Path) ->
     if (out / "meta.json").is_file():
         return out
     corpus = out.with_name(f"{out.name}-corpus.jsonl")
-    rows = [
+    held_out = (
         {"_id": row["pair_id"], "text": row["y"]}
         for shard in resolve_shards(dataset)
         for row in pq.read_table(shard, columns=["pair_id", "y", "split"]).to_pylist()
         if row["split"] == "test"
-    ][:documents]
+    )
+    rows = list(islice(held_out, documents))  # reads shards only until the cap is reached
     if not rows:
         raise CptError(f"{dataset} has no held-out (test split) documents to index")
     corpus.parent.mkdir(parents=True, exist_ok=True)

@@ -43,7 +43,7 @@ def train_on_devices(
 
         return train(load_config(preset, **overrides), pairs, out, resume=True)
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(count)]
-    command += ["--master-addr", "127.0.0.1", "--master-port", str(_free_port())]
+    command += ["--master-addr", "127.0.0.1", "--master-port", str(free_port())]
     command += ["-m", "cpt_core.cli", "train", "--pairs", str(pairs), "--out", str(out)]
     command += ["--config", str(preset), "--resume"]
     for key, value in overrides.items():
@@ -55,7 +55,8 @@ def train_on_devices(
     return out / "model"
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on now: the rendezvous of a local torchrun."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
