@@ -259,6 +259,44 @@ def eval_(
 
 
 @app.command()
+def serve(
+    model: Annotated[
+        str | None, typer.Argument(help="Model folder or registry name (or use --registry).")
+    ] = None,
+    registry: Annotated[
+        Path | None,
+        typer.Option(help="Pipeline run folder: serve its current model, follow retraining."),
+    ] = None,
+    index: Annotated[Path | None, typer.Option(help="Index folder for /v1/search.")] = None,
+    host: Annotated[str, typer.Option(help="Address; beyond loopback only with API keys.")] = (
+        "127.0.0.1"
+    ),
+    port: int = 8000,
+    api_key_file: Annotated[
+        Path | None, typer.Option(help="API keys, one a line (also: CPT_API_KEYS=k1,k2).")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Model name clients ask for.")] = None,
+    set_: SetOption = None,
+) -> None:
+    """OpenAI-compatible embeddings (+ search) over HTTP: /v1/embeddings, /v1/search,
+    /v1/models, /health, /metrics. --set takes dtype, max_length, max_batch_tokens,
+    queue_capacity, max_request_tokens, max_body_bytes, poll_seconds."""
+    from cpt_core.serve.keys import load_keys
+    from cpt_core.serve.server import build_app, run
+    from cpt_core.serve.settings import ServeSettings
+
+    overrides = dict(_parse_override(item) for item in set_ or [])
+    try:
+        settings = ServeSettings(host=host, port=port, **overrides)
+    except ValueError as exc:
+        detail = " ".join(line.strip() for line in str(exc).splitlines()[1:3])
+        raise CptError(f"bad serve setting: {detail}") from exc
+    keys = load_keys(api_key_file)
+    where = str(index) if index else None
+    run(build_app(model, settings, keys, where, registry, name), settings)
+
+
+@app.command()
 def pipeline(
     preset: Annotated[Path, typer.Option(help="Pipeline preset.")] = REPO
     / "configs"

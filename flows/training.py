@@ -39,7 +39,7 @@ def train_and_evaluate(
     built = stored(index, config)(model, dataset, config.index_documents, config.out)
     rivals = [current.model] if current and current.model != model else []
     evaluated = stored(evaluate, config)([model, *rivals], code_pairs, config)
-    kept = judge(config, model, current, dataset, evaluated)
+    kept = judge(config, model, built, current, dataset, evaluated)
     summary = {"dataset": dataset, "model": model, "index": built, "report": evaluated["report"]}
     summary["current"] = model if kept else current.model
     create_markdown_artifact(
@@ -52,7 +52,12 @@ def train_and_evaluate(
 
 
 def judge(
-    config: PipelineConfig, model: str, current: ModelRecord | None, dataset: str, evaluated: dict
+    config: PipelineConfig,
+    model: str,
+    index: str,
+    current: ModelRecord | None,
+    dataset: str,
+    evaluated: dict,
 ) -> bool:
     """Promote the new model unless the current one scored higher in the same evaluation."""
     registry = Registry.read(config.out)
@@ -63,7 +68,11 @@ def judge(
     score = scores(evaluated["results"], references)
     report = evaluated["report"]
     candidate = ModelRecord(
-        model=model, dataset=dataset_identity(dataset), score=score[model], report=report
+        model=model,
+        dataset=dataset_identity(dataset),
+        index=index,
+        score=score[model],
+        report=report,
     )
     if current:
         current = current.model_copy(update={"score": score[current.model]})

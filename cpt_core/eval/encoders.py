@@ -18,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from cpt_core.model.delimiters import Side
+from cpt_core.model.delimiters import Side, special_tokens_around
 from cpt_core.models.digest import weights_digest
 from cpt_core.models.fetch import fetch
 from cpt_core.models.load import resolve
@@ -26,54 +26,148 @@ from cpt_core.models.registry import REGISTRY
 
 
 class TextEncoder(Protocol):
+    """Texts and a side in, unit vectors out; the token-level parts let a server tokenize,
+    batch across requests and run the forward pass as separate steps."""
+
     name: str
     identity: str
+    dim: int
+    max_length: int
+    vocab_size: int
 
     def encode(self, texts: list[str], side: Side) -> np.ndarray: ...
+
+    def tokenize(self, texts: list[str], side: Side) -> list[list[int]]: ...
+
+    def wrap(self, content: list[int], side: Side) -> list[int]: ...
+
+    def embed_ids(self, sequences: list[list[int]]) -> np.ndarray: ...
+
+    def at_length(self, max_length: int | None) -> TextEncoder: ...
 
 
 class DecoderEncoder:
     """A cpt model (or any decoder) through cpt's Embedder: delimiters, last-token pooling."""
 
-    def __init__(self, reference: str, max_length: int | None, batch_size: int, dtype: str):
+    def __init__(self, embedder, location: str, name: str, batch_size: int):
+        self.embedder = embedder
+        self.location = location
+        self.name = name
+        self.batch_size = batch_size
+        tokenizer = embedder.encoder.tokenizer
+        dtype_name = str(next(embedder.encoder.parameters()).dtype)
+        setting = [tokenizer.wrap, tokenizer.max_length, dtype_name]
+        self.identity = weights_digest(location, setting)
+        self.dim = embedder.dim
+        self.max_length = tokenizer.max_length
+        self.vocab_size = len(tokenizer.tokenizer)
+
+    @classmethod
+    def load(cls, reference: str, max_length: int | None, batch_size: int, dtype: str):
         from cpt_core.model.embedder import Embedder
 
-        self.embedder = Embedder.from_pretrained(reference, max_length=max_length, dtype=dtype)
-        self.name = display_name(reference)
-        self.batch_size = batch_size
-        tokenizer = self.embedder.encoder.tokenizer
-        dtype_name = str(next(self.embedder.encoder.parameters()).dtype)
-        setting = [tokenizer.wrap, tokenizer.max_length, dtype_name]
-        self.identity = weights_digest(resolve(reference), setting)
+        embedder = Embedder.from_pretrained(reference, max_length=max_length, dtype=dtype)
+        return cls(embedder, resolve(reference), display_name(reference), batch_size)
 
     def encode(self, texts: list[str], side: Side) -> np.ndarray:
         return self.embedder.encode(texts, side, self.batch_size, progress=len(texts) > 256)
+
+    def tokenize(self, texts: list[str], side: Side) -> list[list[int]]:
+        return self.embedder.encoder.tokenizer.encode(texts, side)
+
+    def wrap(self, content: list[int], side: Side) -> list[int]:
+        return self.embedder.encoder.tokenizer.wrap_ids(content, side)
+
+    def embed_ids(self, sequences: list[list[int]]) -> np.ndarray:
+        return self.embedder.embed_ids(sequences)
+
+    def at_length(self, max_length: int | None) -> DecoderEncoder:
+        if max_length is None or max_length == self.max_length:
+            return self
+        embedder = self.embedder.at_length(max_length)
+        return DecoderEncoder(embedder, self.location, self.name, self.batch_size)
 
 
 class SentenceTransformerEncoder:
     """An off-the-shelf sentence encoder; it has no sides, so both embed the same way."""
 
-    def __init__(self, reference: str, max_length: int | None, batch_size: int):
+    def __init__(self, model, location: str, name: str, batch_size: int):
+        self.model = model
+        self.location = location
+        self.name = name
+        self.batch_size = batch_size
+        self.max_length = int(model.max_seq_length)
+        self.identity = weights_digest(location, ["st", self.max_length])
+        self.dim = int(model.get_embedding_dimension())
+        self.tokenizer = model.tokenizer
+        self.around = special_tokens_around(self.tokenizer)
+        self.vocab_size = len(self.tokenizer)
+
+    @classmethod
+    def load(cls, reference: str, max_length: int | None, batch_size: int):
         from sentence_transformers import SentenceTransformer
 
         logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
         location = resolve(reference)
-        self.model = SentenceTransformer(location, device=_device(), local_files_only=True)
+        model = SentenceTransformer(location, device=_device(), local_files_only=True)
         if max_length:
-            self.model.max_seq_length = min(max_length, self.model.max_seq_length)
-        self.name = display_name(reference)
-        self.batch_size = batch_size
-        self.identity = weights_digest(location, ["st", self.model.max_seq_length])
+            model.max_seq_length = min(max_length, model.max_seq_length)
+        return cls(model, location, display_name(reference), batch_size)
 
     def encode(self, texts: list[str], side: Side) -> np.ndarray:
-        vectors = self.model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=len(texts) > 256,
-        )
+        # a view at another length (at_length) shares the model: set its cap for this call
+        native, self.model.max_seq_length = self.model.max_seq_length, self.max_length
+        try:
+            vectors = self.model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=len(texts) > 256,
+            )
+        finally:
+            self.model.max_seq_length = native
         return vectors.astype(np.float32, copy=False)
+
+    def tokenize(self, texts: list[str], side: Side) -> list[list[int]]:
+        """As sentence-transformers prepares a text (stripped; lowercased if the model says
+        so), then cut to max_length with the tokenizer's own specials around it."""
+        lower = getattr(self.model[0], "do_lower_case", False)
+        texts = [t.strip().lower() if lower else t.strip() for t in texts]
+        content = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        return [self.wrap(ids, side) for ids in content]
+
+    def wrap(self, content: list[int], side: Side) -> list[int]:
+        before, after = self.around
+        return before + content[: self.max_length - len(before) - len(after)] + after
+
+    def embed_ids(self, sequences: list[list[int]]) -> np.ndarray:
+        import torch
+
+        width = max(len(s) for s in sequences)
+        pad = self.tokenizer.pad_token_id or 0
+        ids = torch.full((len(sequences), width), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, seq in enumerate(sequences):
+            ids[row, : len(seq)] = torch.tensor(seq)
+            mask[row, : len(seq)] = 1
+        features = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self.tokenizer.model_input_names:
+            features["token_type_ids"] = torch.zeros_like(ids)
+        device = self.model.device
+        with torch.inference_mode():
+            out = self.model({k: v.to(device) for k, v in features.items()})
+            vectors = torch.nn.functional.normalize(out["sentence_embedding"].float(), dim=-1)
+        return vectors.cpu().numpy()
+
+    def at_length(self, max_length: int | None) -> SentenceTransformerEncoder:
+        length = min(max_length or self.max_length, int(self.model.max_seq_length))
+        if length == self.max_length:
+            return self
+        view = SentenceTransformerEncoder(self.model, self.location, self.name, self.batch_size)
+        view.max_length = length
+        view.identity = weights_digest(self.location, ["st", length])
+        return view
 
 
 def load_encoder(
@@ -84,8 +178,8 @@ def load_encoder(
         fetch(reference)
     location = Path(resolve(reference))
     if (location / "modules.json").is_file():
-        return SentenceTransformerEncoder(reference, max_length, batch_size)
-    return DecoderEncoder(reference, max_length, batch_size, dtype)
+        return SentenceTransformerEncoder.load(reference, max_length, batch_size)
+    return DecoderEncoder.load(reference, max_length, batch_size, dtype)
 
 
 def display_name(reference: str) -> str:

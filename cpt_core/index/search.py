@@ -40,6 +40,7 @@ class SearchIndex:
                 f"{folder}: index files unreadable ({str(exc).splitlines()[0]})"
             ) from exc
         self.ids, self.texts = table["id"].to_pylist(), table["text"].to_pylist()
+        self._rows: dict[str, int] | None = None
         if self.index.ntotal != len(self.ids) or self.index.d != self.meta.dimension:
             raise CptError(f"{folder}: index.faiss and ids.parquet/meta.json disagree; rebuild it")
         self.encoder = encoder or load_encoder(self.meta.model, self.meta.max_length)
@@ -53,13 +54,26 @@ class SearchIndex:
     def search(self, queries: list[str], k: int = 10) -> list[list[Hit]]:
         return self.search_vectors(self.encoder.encode(queries, "query"), k)
 
-    def search_vectors(self, vectors: np.ndarray, k: int = 10) -> list[list[Hit]]:
+    def rows_of(self, ids: list[str]) -> np.ndarray:
+        """The index rows holding these document ids (unknown ids match nothing)."""
+        if self._rows is None:
+            self._rows = {doc: row for row, doc in enumerate(self.ids)}
+        return np.array(sorted({self._rows[i] for i in ids if i in self._rows}), dtype=np.int64)
+
+    def search_vectors(
+        self, vectors: np.ndarray, k: int = 10, within: np.ndarray | None = None
+    ) -> list[list[Hit]]:
+        """Top-k per query vector; `within` (rows, from `rows_of`) restricts the search."""
         if vectors.ndim != 2 or vectors.shape[1] != self.meta.dimension:
             raise CptError(
                 f"query vectors have dimension {vectors.shape[-1]}, the index "
                 f"{self.meta.dimension}: they come from another model"
             )
-        scores, rows = self.index.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
+        queries = np.ascontiguousarray(vectors, dtype=np.float32)
+        if within is None:
+            scores, rows = self.index.search(queries, k)
+        else:
+            scores, rows = self.index.search(queries, k, params=_only(self.index, within))
         return [
             [
                 Hit(self.ids[r], float(s), self.texts[r])
@@ -68,6 +82,20 @@ class SearchIndex:
             ]
             for ss, rr in zip(scores, rows, strict=True)
         ]
+
+
+def _only(index: faiss.Index, rows: np.ndarray) -> faiss.SearchParameters:
+    """Search parameters that admit only `rows`, keeping the index's own search depth."""
+    if isinstance(index, faiss.IndexHNSW):
+        params = faiss.SearchParametersHNSW()
+        params.efSearch = index.hnsw.efSearch
+    elif isinstance(index, faiss.IndexIVF):
+        params = faiss.SearchParametersIVF()
+        params.nprobe = index.nprobe
+    else:
+        params = faiss.SearchParameters()
+    params.sel = faiss.IDSelectorBatch(rows)
+    return params
 
 
 def read_index_meta(folder: Path) -> IndexMeta:

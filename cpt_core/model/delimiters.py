@@ -41,9 +41,10 @@ class DelimitedTokenizer:
         padding_side: Literal["left", "right"] = "right",
     ):
         self.tokenizer = tokenizer
+        self.delimiters = delimiters
         self.max_length = max_length
         self.padding_side = padding_side
-        self.prefix = _special_prefix(tokenizer)
+        self.prefix = special_tokens_around(tokenizer)[0]
         self.wrap = {
             side: tuple(self._ids(text) for text in getattr(delimiters, side))
             for side in ("query", "document")
@@ -61,10 +62,19 @@ class DelimitedTokenizer:
 
     def encode(self, texts: list[str], side: Side) -> list[list[int]]:
         """Token ids per text: [specials] + open + content (truncated) + close."""
+        content = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        return [self.wrap_ids(ids, side) for ids in content]
+
+    def wrap_ids(self, content: list[int], side: Side) -> list[int]:
+        """Content ids (from text, or as a client sent them) wrapped in the side's delimiters,
+        the content cut so the whole fits in max_length and the closing delimiter survives."""
         opening, closing = self.wrap[side]
         budget = self.max_length - len(self.prefix) - len(opening) - len(closing)
-        content = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
-        return [self.prefix + opening + ids[:budget] + closing for ids in content]
+        return self.prefix + opening + content[:budget] + closing
+
+    def at_length(self, max_length: int) -> DelimitedTokenizer:
+        """The same tokenizer and delimiters with another length cap."""
+        return DelimitedTokenizer(self.tokenizer, self.delimiters, max_length, self.padding_side)
 
     def collate(self, sequences: list[list[int]]) -> Batch:
         """Pad to the longest sequence; positions count real tokens only, so left and right
@@ -86,11 +96,12 @@ class DelimitedTokenizer:
         return Batch(ids, mask, positions, pool)
 
 
-def _special_prefix(tokenizer: PreTrainedTokenizerBase) -> list[int]:
-    """The special tokens the model expects in front (BOS for Gemma; none for SmolLM2)."""
+def special_tokens_around(tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], list[int]]:
+    """The special tokens a model expects around a text: (before, after). BOS for Gemma,
+    nothing for SmolLM2, [CLS] and [SEP] for BERT-style sentence encoders."""
     plain = tokenizer.encode("a", add_special_tokens=False)
     full = tokenizer.encode("a", add_special_tokens=True)
     for start in range(len(full) - len(plain) + 1):
         if full[start : start + len(plain)] == plain:
-            return full[:start]
-    return []
+            return full[:start], full[start + len(plain) :]
+    return [], []

@@ -64,7 +64,13 @@ class Embedder:
     def dim(self) -> int:
         return self.encoder.dim
 
-    @torch.inference_mode()
+    def at_length(self, max_length: int) -> Embedder:
+        """The same weights (shared, not copied) tokenizing with another length cap: how an
+        index built with a shorter cap is queried by a model served at its full length."""
+        tokenizer = self.encoder.tokenizer.at_length(max_length)
+        meta = self.meta.model_copy(update={"max_length": max_length})
+        return Embedder(Encoder(self.encoder.backbone, tokenizer), meta)
+
     def encode(
         self, texts: list[str], side: Side = "document", batch_size: int = 32, progress=False
     ) -> np.ndarray:
@@ -76,6 +82,10 @@ class Embedder:
         starts = range(0, len(order), batch_size)
         for start in tqdm(starts, desc=f"embedding ({side} side)", disable=not progress):
             index = order[start : start + batch_size]
-            batch = self.encoder.tokenizer.collate([sequences[i] for i in index])
-            out[index] = self.encoder(batch).float().cpu().numpy()
+            out[index] = self.embed_ids([sequences[i] for i in index])
         return out
+
+    @torch.inference_mode()
+    def embed_ids(self, sequences: list[list[int]]) -> np.ndarray:
+        """One forward pass over already wrapped sequences (`tokenizer.encode` / `wrap_ids`)."""
+        return self.encoder(self.encoder.tokenizer.collate(sequences)).float().cpu().numpy()

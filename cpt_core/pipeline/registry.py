@@ -23,6 +23,7 @@ REGISTRY_NAME = "registry.json"
 class ModelRecord(BaseModel):
     model: str  # the model folder
     dataset: str  # identity of the dataset it was trained on
+    index: str | None = None  # the index folder built with it (what `cpt serve` searches)
     score: float | None = None
     report: str | None = None
 

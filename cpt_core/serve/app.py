@@ -1,0 +1,273 @@
+"""The HTTP layer: routes, authentication, errors in OpenAI's shape, metrics.
+
+It parses, checks and answers; tokenizing runs on one worker thread (off the event loop) and
+embedding goes through the batcher, so no tensor is touched here.
+
+    POST /v1/embeddings   OpenAI's embeddings API (+ `input_type`, `NAME:query` aliases)
+    POST /v1/search       {"query", "k", "filter": {"ids": [...]}} -> hits from the index
+    GET  /v1/models       OpenAI's list shape: the name and its two side aliases
+    GET  /health          200 ready, 503 while a new model is being swapped in
+    GET  /metrics         Prometheus
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import orjson
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+
+from cpt_core.eval.encoders import TextEncoder
+from cpt_core.model.delimiters import Side
+from cpt_core.serve.batcher import Batcher, QueueFull
+from cpt_core.serve.body_limit import BodyLimit
+from cpt_core.serve.errors import ApiError, error_body, status_message
+from cpt_core.serve.follow import RegistryFollower
+from cpt_core.serve.holder import ModelHolder, Served
+from cpt_core.serve.keys import authorised
+from cpt_core.serve.metrics import CONTENT_TYPE, Metrics
+from cpt_core.serve.requests import EmbeddingRequest, SearchRequest
+from cpt_core.serve.settings import ServeSettings
+
+
+def json_response(payload: dict, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(
+        orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def create_app(
+    holder: ModelHolder,
+    settings: ServeSettings,
+    keys: list[bytes],
+    follower: RegistryFollower | None = None,
+) -> FastAPI:
+    metrics = Metrics()
+    batcher = Batcher(settings.max_batch_tokens, settings.queue_capacity, metrics.batch)
+    metrics.track_queue(lambda: batcher.pending)
+    tokenizing = ThreadPoolExecutor(1, thread_name_prefix="cpt-tokenize")
+
+    metrics.track_model(lambda: (holder.current.name, holder.current.encoder.identity))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI):
+        tasks = [asyncio.create_task(batcher.run())]
+        if follower is not None:
+            tasks.append(asyncio.create_task(follower.follow(holder)))
+        yield
+        for task in tasks:
+            task.cancel()
+        batcher.close()
+        tokenizing.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(title="cpt", lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.state.holder, app.state.batcher, app.state.metrics = holder, batcher, metrics
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = route.path if route is not None else "unmatched"
+        metrics.requests.labels(path, str(response.status_code)).inc()
+        metrics.latency.labels(path).observe(time.perf_counter() - started)
+        return response
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError):
+        return json_response(exc.body, exc.status, exc.headers)
+
+    @app.exception_handler(QueueFull)
+    async def queue_full(_: Request, exc: QueueFull):
+        return json_response(
+            error_body(429, str(exc), None, "queue_full"), 429, {"Retry-After": "1"}
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError):
+        return json_response(validation_body(exc), 400)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException):
+        code = "not_found" if exc.status_code == 404 else None
+        message = exc.detail if isinstance(exc.detail, str) else status_message(exc.status_code)
+        return json_response(error_body(exc.status_code, message, None, code), exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def crashed(_: Request, exc: Exception):
+        message = f"the server failed: {type(exc).__name__}: {exc}"[:500]
+        return json_response(error_body(500, message, None, "internal_error"), 500)
+
+    async def authorise(authorization: str | None = Header(None)) -> None:
+        if not authorised(authorization, keys):
+            message = (
+                "Incorrect API key provided"
+                if authorization
+                else "You didn't provide an API key: send Authorization: Bearer KEY"
+            )
+            raise ApiError(401, message, None, "invalid_api_key")
+
+    async def tokenize(encoder: TextEncoder, inputs: list, side: Side) -> list[list[int]]:
+        loop = asyncio.get_running_loop()
+        if isinstance(inputs[0], str):
+            return await loop.run_in_executor(tokenizing, encoder.tokenize, inputs, side)
+        for i, ids in enumerate(inputs):
+            bad = next((t for t in ids if not 0 <= t < encoder.vocab_size), None)
+            if bad is not None:
+                raise ApiError(
+                    400,
+                    f"input[{i}] holds token id {bad}, outside the served model's vocabulary "
+                    f"(0..{encoder.vocab_size - 1})",
+                    "input",
+                    "invalid_token_id",
+                )
+        return [encoder.wrap(ids, side) for ids in inputs]
+
+    def counted(sequences: list[list[int]]) -> int:
+        tokens = sum(len(s) for s in sequences)
+        if tokens > settings.max_request_tokens:
+            raise ApiError(
+                400,
+                f"this request holds {tokens} tokens; the limit is "
+                f"{settings.max_request_tokens} per request",
+                "input",
+                "too_many_tokens",
+            )
+        return tokens
+
+    @app.post("/v1/embeddings", dependencies=[Depends(authorise)])
+    async def embeddings(body: EmbeddingRequest):
+        served = holder.current  # this request's model, to the end, whatever swaps meanwhile
+        side = requested_side(served, body.model, body.input_type)
+        dim = served.encoder.dim
+        if body.dimensions is not None and body.dimensions != dim:
+            raise ApiError(
+                400,
+                f"{served.name} produces {dim}-dimensional embeddings; dimensions must be "
+                f"{dim} or omitted",
+                "dimensions",
+                "unsupported_dimensions",
+            )
+        sequences = await tokenize(served.encoder, body.input, side)
+        tokens = counted(sequences)
+        vectors = await batcher.embed(served.encoder, sequences)
+        data = [
+            {"object": "embedding", "index": i, "embedding": encoded(v, body.encoding_format)}
+            for i, v in enumerate(vectors)
+        ]
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        return json_response(
+            {"object": "list", "data": data, "model": served.label, "usage": usage}
+        )
+
+    @app.post("/v1/search", dependencies=[Depends(authorise)])
+    async def search(body: SearchRequest):
+        served = holder.current
+        if body.model is not None:
+            requested_side(served, body.model, None)
+        index = served.index
+        if index is None:
+            raise ApiError(
+                404,
+                f"{served.name} is served without an index; start cpt serve with --index",
+                None,
+                "index_not_found",
+            )
+        sequences = await tokenize(index.encoder, [body.query], "query")
+        tokens = counted(sequences)
+        vectors = await batcher.embed(index.encoder, sequences)
+        within = index.rows_of(body.filter.ids) if body.filter else None
+        (hits,) = await asyncio.to_thread(index.search_vectors, vectors, body.k, within)
+        data = [{"id": h.id, "score": h.score, "text": h.text} for h in hits]
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        return json_response(
+            {"object": "list", "data": data, "model": served.label, "usage": usage}
+        )
+
+    @app.get("/v1/models", dependencies=[Depends(authorise)])
+    async def models():
+        return json_response({"object": "list", "data": model_cards(holder.current)})
+
+    @app.get("/v1/models/{model:path}", dependencies=[Depends(authorise)])
+    async def model(model: str):
+        card = next((c for c in model_cards(holder.current) if c["id"] == model), None)
+        if card is None:
+            raise not_served(holder.current, model)
+        return json_response(card)
+
+    @app.get("/health")
+    async def health():
+        ready = holder.state == "ready"
+        body = {"status": holder.state, "model": holder.current.label}
+        return json_response(body, 200 if ready else 503)
+
+    @app.get("/metrics")
+    async def prometheus():
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    return app
+
+
+def requested_side(served: Served, model: str, input_type: Side | None) -> Side:
+    """The side from `input_type`, else from a `NAME:query`/`NAME:document` alias, else the
+    document side; an alias and `input_type` that disagree are refused."""
+    alias = served.side_of(model)
+    if alias is False:
+        raise not_served(served, model)
+    if alias and input_type and alias != input_type:
+        raise ApiError(
+            400,
+            f"model {model} selects the {alias} side but input_type is {input_type}",
+            "input_type",
+            "conflicting_side",
+        )
+    return input_type or alias or "document"
+
+
+def not_served(served: Served, model: str) -> ApiError:
+    return ApiError(
+        404,
+        f"The model `{model}` does not exist; this server serves {', '.join(served.names)}",
+        "model",
+        "model_not_found",
+    )
+
+
+def model_cards(served: Served) -> list[dict]:
+    return [{"id": n, "object": "model", "created": 0, "owned_by": "cpt"} for n in served.names]
+
+
+def encoded(vector: np.ndarray, encoding_format: str):
+    """float: a JSON list; base64: little-endian float32 bytes, as the OpenAI SDK decodes."""
+    if encoding_format == "base64":
+        return base64.b64encode(vector.astype("<f4").tobytes()).decode("ascii")
+    return vector.astype(np.float32).tolist()
+
+
+def validation_body(exc: RequestValidationError) -> dict:
+    """One message for the first problem, naming the field (OpenAI's style), never FastAPI's
+    default 422 {"detail": [...]}."""
+    first = exc.errors()[0]
+    location = [str(p) for p in first.get("loc", ()) if p != "body"]
+    if first.get("type") == "json_invalid":
+        return error_body(
+            400, "We could not parse the JSON body of your request.", None, "invalid_json"
+        )
+    message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
+    if first.get("type") == "missing":
+        message = f"you must provide a {'.'.join(location)} parameter"
+    elif location:
+        message = f"{'.'.join(location)}: {message}"
+    return error_body(400, message, location[0] if location else None, "invalid_request")

@@ -1,0 +1,123 @@
+"""Dynamic batching: every input is a queue item, one consumer forms the batches.
+
+Requests put their tokenized inputs on one bounded queue and wait. The consumer takes what has
+queued (first come, first served, a window of a few batches at a time), groups it by model
+(a request is embedded by the model it arrived under, so none mixes models during a swap),
+sorts each group by length and cuts it into batches whose padded cost (longest x count) stays
+under the token budget. The forward pass runs in a worker thread, off the event loop.
+
+Capacity counts texts that are queued or being embedded. A request that would pass it is
+refused at once (the caller answers 429 with Retry-After), so memory is bounded by the
+capacity, not by how many clients arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from cpt_core.eval.encoders import TextEncoder
+
+
+class QueueFull(Exception):
+    def __init__(self, pending: int, capacity: int, asked: int):
+        super().__init__(
+            f"the server is at capacity ({pending} of {capacity} texts queued or running, "
+            f"this request brings {asked}); retry shortly"
+        )
+
+
+@dataclass(eq=False)
+class Item:
+    encoder: TextEncoder
+    ids: list[int]
+    future: asyncio.Future
+
+
+class Batcher:
+    def __init__(
+        self,
+        max_batch_tokens: int = 8192,
+        capacity: int = 8192,
+        on_batch: Callable[[int, int], None] | None = None,
+    ):
+        self.max_batch_tokens = max_batch_tokens
+        self.capacity = capacity
+        self.pending = 0
+        self.on_batch = on_batch or (lambda texts, tokens: None)
+        self._queue: deque[Item] = deque()
+        self._ready = asyncio.Event()
+        self._forward = ThreadPoolExecutor(1, thread_name_prefix="cpt-forward")
+
+    async def embed(self, encoder: TextEncoder, sequences: list[list[int]]) -> np.ndarray:
+        """Vectors for `sequences` (already wrapped for their side), in order."""
+        if self.pending + len(sequences) > self.capacity:
+            raise QueueFull(self.pending, self.capacity, len(sequences))
+        loop = asyncio.get_running_loop()
+        items = [Item(encoder, ids, loop.create_future()) for ids in sequences]
+        self.pending += len(items)
+        self._queue.extend(items)
+        self._ready.set()
+        return np.stack(await asyncio.gather(*(item.future for item in items)))
+
+    async def run(self) -> None:
+        """The consumer: forever take a window of the queue and embed it batch by batch."""
+        while True:
+            await self._ready.wait()
+            window = self._take_window()
+            if not self._queue:
+                self._ready.clear()
+            for batch in self.batches(window):
+                await self._embed_batch(batch)
+
+    def _take_window(self) -> list[Item]:
+        window, tokens = [], 0
+        while self._queue and (not window or tokens < 4 * self.max_batch_tokens):
+            item = self._queue.popleft()
+            window.append(item)
+            tokens += len(item.ids)
+        return window
+
+    def batches(self, items: list[Item]) -> list[list[Item]]:
+        """Per model, longest first, cut so that longest x count <= the token budget."""
+        groups: dict[int, list[Item]] = {}
+        for item in items:
+            groups.setdefault(id(item.encoder), []).append(item)
+        out: list[list[Item]] = []
+        for group in groups.values():
+            group.sort(key=lambda item: -len(item.ids))
+            batch: list[Item] = []
+            for item in group:
+                if batch and len(batch[0].ids) * (len(batch) + 1) > self.max_batch_tokens:
+                    out.append(batch)
+                    batch = []
+                batch.append(item)
+            out.append(batch)
+        return out
+
+    async def _embed_batch(self, batch: list[Item]) -> None:
+        live = [item for item in batch if not item.future.done()]  # skip abandoned requests
+        try:
+            if live:
+                encoder = live[0].encoder
+                sequences = [item.ids for item in live]
+                loop = asyncio.get_running_loop()
+                vectors = await loop.run_in_executor(self._forward, encoder.embed_ids, sequences)
+                self.on_batch(len(live), sum(len(s) for s in sequences))
+                for item, vector in zip(live, vectors, strict=True):
+                    if not item.future.done():
+                        item.future.set_result(vector)
+        except Exception as exc:  # the forward failed: every waiting request learns why
+            for item in live:
+                if not item.future.done():
+                    item.future.set_exception(exc)
+        finally:
+            self.pending -= len(batch)
+
+    def close(self) -> None:
+        self._forward.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,76 @@
+"""Follow a pipeline's registry: when a retrain becomes current, serve it.
+
+The run folder's registry.json names the current model and its index. Every `poll_seconds`
+it is read again; when the pair changed, the new model is loaded in a worker thread while the
+old one keeps answering, then swapped in. A model that fails to load (or whose index does not
+match it) is logged in one line and not retried until the registry changes again; the server
+keeps serving what it had.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from cpt_core.errors import CptError
+from cpt_core.paths import repo_path
+from cpt_core.pipeline.registry import REGISTRY_NAME, Registry
+from cpt_core.serve.holder import ModelHolder, Served
+
+log = logging.getLogger("cpt.serve")
+
+
+def current_source(run_dir: Path) -> tuple[str, str | None]:
+    """The registry's current (model, index), paths resolved as the pipeline wrote them."""
+    path = Path(run_dir) / REGISTRY_NAME
+    if not path.is_file():
+        raise CptError(f"{run_dir} has no {REGISTRY_NAME}; run the pipeline (make run) first")
+    try:
+        current = Registry.read(run_dir).current
+    except ValueError as exc:
+        raise CptError(f"{path} is not a valid registry: {str(exc).splitlines()[0]}") from exc
+    if current is None:
+        raise CptError(f"{path} names no current model yet; the pipeline has not kept one")
+    index = str(repo_path(current.index)) if current.index else None
+    return str(repo_path(current.model)), index
+
+
+class RegistryFollower:
+    def __init__(
+        self, run_dir: Path, load: Callable[[str, str | None], Served], poll_seconds: float
+    ):
+        self.run_dir = Path(run_dir)
+        self.load = load
+        self.poll_seconds = poll_seconds
+        self.failed: tuple[str, str | None] | None = None
+
+    async def follow(self, holder: ModelHolder) -> None:
+        while True:
+            await asyncio.sleep(self.poll_seconds)
+            await self.check(holder)
+
+    async def check(self, holder: ModelHolder) -> None:
+        try:
+            source = current_source(self.run_dir)
+        except CptError as exc:  # mid-edit by hand, or removed: keep serving, say why once
+            if self.failed != ("registry", str(exc)):
+                log.error("registry: %s; still serving %s", exc, holder.current.label)
+            self.failed = ("registry", str(exc))
+            return
+        if source in (holder.current.source, self.failed):
+            return
+        holder.state = "swapping"
+        log.info("registry: new current model %s; loading it beside the served one", source[0])
+        try:
+            served = await asyncio.to_thread(self.load, *source)
+        except CptError as exc:
+            self.failed = source
+            log.error("cannot serve %s: %s; still serving %s", source[0], exc, holder.current.label)
+            return
+        finally:
+            holder.state = "ready"
+        holder.swap(served)
+        self.failed = None
+        log.info("now serving %s", served.label)

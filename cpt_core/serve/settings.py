@@ -1,0 +1,19 @@
+"""What `cpt serve` can be told: where it listens, and the limits that keep it bounded."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ServeSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    dtype: str = "auto"  # auto: bfloat16 where the hardware is fast at it, else float32
+    max_length: int | None = None  # token cap per input; the model's own by default
+    max_batch_tokens: int = Field(8192, ge=1)  # padded tokens (longest x count) per forward pass
+    queue_capacity: int = Field(8192, ge=1)  # texts queued or running before 429
+    max_request_tokens: int = Field(300_000, ge=1)  # tokens one request may bring
+    max_body_bytes: int = Field(16 << 20, ge=1024)  # request bodies beyond this are 413
+    poll_seconds: float = Field(2.0, gt=0)  # how often a followed registry is read

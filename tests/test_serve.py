@@ -1,0 +1,394 @@
+"""`cpt serve` against real clients: a uvicorn server on 127.0.0.1, the official openai
+package and httpx, tiny real models (and the real all-MiniLM-L6-v2)."""
+
+import base64
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import numpy as np
+import openai
+import pytest
+
+from cpt_core.errors import CptError
+from cpt_core.eval.encoders import load_encoder
+from cpt_core.index.build import build_index
+from cpt_core.model.embedder import Embedder
+from cpt_core.pipeline.registry import ModelRecord, Registry
+from cpt_core.serve.batcher import Batcher, Item
+from cpt_core.serve.server import build_app
+from cpt_core.serve.settings import ServeSettings
+from tests.conftest import make_tiny_model
+from tests.serving import LiveServer
+
+TEXTS = [
+    "Return the sum of two numbers.",
+    "def add(a, b): return a + b",
+    "The quick brown fox jumps over the lazy dog, again and again, until the dog wakes up.",
+    "fox",
+]
+F32 = {"dtype": "float32"}
+
+
+def serve(model, keys=(), index=None, registry=None, name="tiny", **settings):
+    """A live server over `build_app` (what `cpt serve` runs), float32 unless told."""
+    app = build_app(
+        None if registry else str(model),
+        ServeSettings(**{**F32, **settings}),
+        [k.encode() for k in keys],
+        str(index) if index else None,
+        registry,
+        name,
+    )
+    return LiveServer(app)
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model):
+    with serve(tiny_model) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_model):
+    return Embedder.from_pretrained(tiny_model, dtype="float32")
+
+
+def vectors(response) -> np.ndarray:
+    return np.array([d.embedding for d in response.data], dtype=np.float32)
+
+
+def test_openai_client_default_base64_string_and_list(client, reference):
+    one = client.embeddings.create(model="tiny", input=TEXTS[0])  # the SDK asks for base64
+    assert len(one.data) == 1 and one.data[0].index == 0 and one.model.startswith("tiny@")
+    np.testing.assert_allclose(vectors(one), reference.encode(TEXTS[:1]), atol=1e-5)
+    many = client.embeddings.create(model="tiny", input=TEXTS, encoding_format="float")
+    np.testing.assert_allclose(vectors(many), reference.encode(TEXTS), atol=1e-5)
+    assert [d.index for d in many.data] == [0, 1, 2, 3]
+    tokens = sum(len(s) for s in reference.encoder.tokenizer.encode(TEXTS, "document"))
+    assert many.usage.prompt_tokens == many.usage.total_tokens == tokens
+
+
+def test_base64_is_little_endian_float32(server, reference):
+    body = {"model": "tiny", "input": ["fox"], "encoding_format": "base64"}
+    answer = httpx.post(f"{server.url}/v1/embeddings", json=body).json()
+    decoded = np.frombuffer(base64.b64decode(answer["data"][0]["embedding"]), dtype="<f4")
+    np.testing.assert_allclose(decoded, reference.encode(["fox"])[0], atol=1e-5)
+    assert set(answer) == {"object", "data", "model", "usage"} and answer["object"] == "list"
+
+
+def test_a_vector_does_not_depend_on_its_batch(client, reference):
+    alone = [vectors(client.embeddings.create(model="tiny", input=t))[0] for t in TEXTS]
+    mixed = [TEXTS[2] * 3, *TEXTS, "a", TEXTS[1] * 2]
+    together = vectors(client.embeddings.create(model="tiny", input=mixed))
+    np.testing.assert_allclose(together[1:5], np.stack(alone), atol=1e-5)
+
+
+def test_token_ids_single_and_many(client, reference, tiny_model):
+    from transformers import AutoTokenizer
+
+    ids = AutoTokenizer.from_pretrained(tiny_model)(TEXTS[:2], add_special_tokens=False)
+    ids = ids["input_ids"]
+    single = client.embeddings.create(model="tiny", input=ids[0])
+    several = client.embeddings.create(model="tiny", input=ids)
+    expected = reference.encode(TEXTS[:2])
+    np.testing.assert_allclose(vectors(single), expected[:1], atol=1e-5)
+    np.testing.assert_allclose(vectors(several), expected, atol=1e-5)
+
+
+def test_sides_from_input_type_and_aliases(client, reference):
+    query = reference.encode(TEXTS, "query")
+    by_field = client.embeddings.create(
+        model="tiny", input=TEXTS, extra_body={"input_type": "query"}
+    )
+    by_alias = client.embeddings.create(model="tiny:query", input=TEXTS)
+    document = client.embeddings.create(model="tiny:document", input=TEXTS)
+    np.testing.assert_allclose(vectors(by_field), query, atol=1e-5)
+    np.testing.assert_allclose(vectors(by_alias), query, atol=1e-5)
+    np.testing.assert_allclose(vectors(document), reference.encode(TEXTS, "document"), atol=1e-5)
+    assert not np.allclose(vectors(by_alias), vectors(document), atol=1e-3)
+
+
+def test_long_inputs_are_cut_keeping_the_delimiters(client, reference):
+    long = " ".join(["contrastive"] * 2000)
+    answer = client.embeddings.create(model="tiny", input=long)
+    assert answer.usage.prompt_tokens == reference.encoder.tokenizer.max_length
+    np.testing.assert_allclose(vectors(answer), reference.encode([long]), atol=1e-5)
+
+
+def test_models_health_and_metrics(client, server):
+    assert [m.id for m in client.models.list().data] == ["tiny", "tiny:query", "tiny:document"]
+    assert client.models.retrieve("tiny:query").id == "tiny:query"
+    health = httpx.get(f"{server.url}/health")
+    assert health.status_code == 200 and health.json()["status"] == "ready"
+    client.embeddings.create(model="tiny", input=TEXTS)
+    text = httpx.get(f"{server.url}/metrics").text
+    identity = server.app.state.holder.current.encoder.identity
+    assert f'cpt_model_info{{identity="{identity}",name="tiny"}} 1.0' in text
+    assert 'cpt_requests_total{route="/v1/embeddings",status="200"}' in text
+    assert "cpt_batch_texts_bucket" in text and "cpt_batch_tokens_sum" in text
+    assert "cpt_queue_depth 0.0" in text and "cpt_request_seconds_bucket" in text
+
+
+def error_of(response: httpx.Response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"} and error["message"]
+    return error
+
+
+def test_bad_requests_answer_in_openai_shape(server, client):
+    url = f"{server.url}/v1/embeddings"
+    too_many = error_of(httpx.post(url, json={"model": "tiny", "input": ["a"] * 2049}), 400)
+    assert "2048" in too_many["message"] and too_many["param"] == "input"
+    assert (
+        "empty"
+        in error_of(httpx.post(url, json={"model": "tiny", "input": ["a", ""]}), 400)["message"]
+    )
+    malformed = httpx.post(
+        url, content=b'{"model": "tiny", "input": [', headers={"content-type": "application/json"}
+    )
+    assert error_of(malformed, 400)["code"] == "invalid_json"
+    missing = error_of(httpx.post(url, json={"input": "a"}), 400)
+    assert missing["param"] == "model"
+    unknown = error_of(httpx.post(url, json={"model": "gpt-4", "input": "a"}), 404)
+    assert unknown["code"] == "model_not_found" and "tiny" in unknown["message"]
+    wrong_dim = error_of(
+        httpx.post(url, json={"model": "tiny", "input": "a", "dimensions": 8}), 400
+    )
+    assert wrong_dim["param"] == "dimensions" and "32" in wrong_dim["message"]
+    vocab = error_of(httpx.post(url, json={"model": "tiny", "input": [5, 99999]}), 400)
+    assert vocab["code"] == "invalid_token_id"
+    mixed = error_of(httpx.post(url, json={"model": "tiny", "input": ["a", 5]}), 400)
+    assert mixed["param"] == "input"
+    error_of(
+        httpx.post(url, json={"model": "tiny:query", "input": "a", "input_type": "document"}), 400
+    )
+    error_of(httpx.get(f"{server.url}/v1/nothing-here"), 404)
+    error_of(httpx.get(url), 405)
+    with pytest.raises(openai.BadRequestError):
+        client.embeddings.create(model="tiny", input="")
+    with pytest.raises(openai.NotFoundError):
+        client.embeddings.create(model="text-embedding-3-small", input="a")
+
+
+def test_oversized_bodies_and_requests(tiny_model):
+    with serve(tiny_model, max_body_bytes=4096, max_request_tokens=200) as live:
+        url = f"{live.url}/v1/embeddings"
+        big = error_of(httpx.post(url, json={"model": "tiny", "input": "x" * 8000}), 413)
+        assert big["code"] == "request_too_large"
+
+        def chunks():
+            yield b'{"model": "tiny", "input": "'
+            for _ in range(10):
+                yield b"y" * 1000
+            yield b'"}'
+
+        error_of(httpx.post(url, content=chunks()), 413)  # no Content-Length: counted as read
+        tokens = error_of(httpx.post(url, json={"model": "tiny", "input": ["fox " * 60] * 4}), 400)
+        assert tokens["code"] == "too_many_tokens"
+        assert httpx.post(url, json={"model": "tiny", "input": "fox " * 60}).status_code == 200
+
+
+def test_a_full_queue_answers_429_with_retry_after(tiny_model):
+    slow = make_tiny_model(tiny_model.parent.parent / "slow-model", hidden=256, layers=6)
+    with serve(slow, queue_capacity=4, max_batch_tokens=512) as live:
+        url = f"{live.url}/v1/embeddings"
+        client = openai.OpenAI(base_url=f"{live.url}/v1", api_key="x", max_retries=0)
+
+        def while_full(request):
+            """`request()` sent while 4 long texts fill the queue; both answers."""
+            first: list[httpx.Response] = []
+            body = {"model": "tiny", "input": ["fox jumps " * 400] * 4}  # 512 tokens each
+            busy = threading.Thread(target=lambda: first.append(httpx.post(url, json=body)))
+            busy.start()
+            while "cpt_queue_depth 4.0" not in httpx.get(f"{live.url}/metrics").text:
+                assert busy.is_alive()
+            try:
+                return request()
+            finally:
+                busy.join()
+                assert first[0].status_code == 200 and len(first[0].json()["data"]) == 4
+
+        full = while_full(lambda: httpx.post(url, json={"model": "tiny", "input": "one more"}))
+        assert full.status_code == 429, full.text
+        assert full.headers["retry-after"] == "1"
+        error = error_of(full, 429)
+        assert error["type"] == "rate_limit_error" and error["code"] == "queue_full"
+        with pytest.raises(openai.RateLimitError):
+            while_full(lambda: client.embeddings.create(model="tiny", input="one more"))
+        assert client.embeddings.create(model="tiny", input="now").data
+
+
+def test_api_keys(tiny_model):
+    with serve(tiny_model, keys=["k-one", "k-two"]) as live:
+        url = f"{live.url}/v1/embeddings"
+        body = {"model": "tiny", "input": "a"}
+        assert error_of(httpx.post(url, json=body), 401)["code"] == "invalid_api_key"
+        wrong = httpx.post(url, json=body, headers={"Authorization": "Bearer k-three"})
+        error_of(wrong, 401)
+        good = httpx.post(url, json=body, headers={"Authorization": "Bearer k-two"})
+        assert good.status_code == 200
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(base_url=f"{live.url}/v1", api_key="nope", max_retries=0).models.list()
+        keyed = openai.OpenAI(base_url=f"{live.url}/v1", api_key="k-one", max_retries=0)
+        assert keyed.embeddings.create(model="tiny", input="a").data
+        assert httpx.get(f"{live.url}/health").status_code == 200  # no key needed
+        assert httpx.get(f"{live.url}/metrics").status_code == 200
+
+
+def test_keyless_server_refuses_a_public_address(tiny_model):
+    with pytest.raises(CptError, match="without API keys"):
+        build_app(str(tiny_model), ServeSettings(host="0.0.0.0", **F32), [])
+    command = [sys.executable, "-m", "cpt_core.cli", "serve", str(tiny_model), "--host", "0.0.0.0"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=_env({}))
+    assert done.returncode == 2
+    assert (
+        done.stderr.strip().splitlines()[-1].startswith("cpt: error: refusing to listen on 0.0.0.0")
+    )
+
+
+def _env(extra):
+    import os
+
+    return {**os.environ, "CPT_API_KEYS": "", **extra}
+
+
+DOCS = [
+    {"_id": f"d{i}", "text": t}
+    for i, t in enumerate(
+        ["alpha particles", "beta decay", "gamma rays", "the lazy dog", "a quick fox", "sum"]
+    )
+]
+
+
+@pytest.fixture(scope="module")
+def index(tiny_model, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("serve-index")
+    corpus = folder / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps(d) + "\n" for d in DOCS))
+    build_index(corpus, str(tiny_model), folder / "index", max_length=16)
+    return folder / "index"
+
+
+def test_search_finds_a_known_document_and_filters(tiny_model, index):
+    exact = load_encoder(str(tiny_model), 16)  # as the index was built: the default dtype
+    with serve(tiny_model, index=index, dtype="auto") as live:
+        url = f"{live.url}/v1/search"
+        expected = (
+            exact.encode(["the lazy dog"], "document") @ exact.encode(["the lazy dog"], "query").T
+        )
+        found = httpx.post(url, json={"query": "the lazy dog", "k": 6}).json()
+        assert len(found["data"]) == 6 and found["model"].startswith("tiny@")
+        hit = next(h for h in found["data"] if h["id"] == "d3")
+        assert hit == {
+            "id": "d3",
+            "score": pytest.approx(float(expected[0, 0]), abs=1e-3),
+            "text": "the lazy dog",
+        }
+        scores = [h["score"] for h in found["data"]]
+        assert scores == sorted(scores, reverse=True)
+        only = httpx.post(url, json={"query": "dog", "k": 5, "filter": {"ids": ["d1", "d4", "zz"]}})
+        assert sorted(h["id"] for h in only.json()["data"]) == ["d1", "d4"]
+        error_of(httpx.post(url, json={"query": "dog", "k": 0}), 400)
+        error_of(httpx.post(url, json={"query": "dog", "model": "other"}), 404)
+    with serve(tiny_model) as bare:
+        missing = error_of(httpx.post(f"{bare.url}/v1/search", json={"query": "dog"}), 404)
+        assert missing["code"] == "index_not_found"
+
+
+def test_an_index_of_another_model_is_refused_at_start(tiny_model, index, tmp_path):
+    other = make_tiny_model(tmp_path / "other", hidden=48)
+    with pytest.raises(CptError, match="was built with"):
+        build_app(str(other), ServeSettings(), [], str(index))
+    command = [sys.executable, "-m", "cpt_core.cli", "serve", str(other), "--index", str(index)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=_env({}))
+    assert done.returncode == 2
+    (line,) = [x for x in done.stderr.splitlines() if x.startswith("cpt: error:")]
+    assert "was built with" in line and "rebuild the index" in line
+
+
+def test_hot_swap_under_load(tiny_model, tmp_path):
+    newer = make_tiny_model(tmp_path / "newer", hidden=48)
+    run = tmp_path / "run"
+    Registry(current=ModelRecord(model=str(tiny_model), dataset="one")).write(run)
+    with serve(None, registry=run, poll_seconds=0.2, name="demo") as live:
+        client = openai.OpenAI(base_url=f"{live.url}/v1", api_key="x", max_retries=0)
+        labels, failures, stop = [], [], threading.Event()
+
+        def loop():
+            while not stop.is_set():
+                try:
+                    answer = client.embeddings.create(model="demo", input=TEXTS)
+                    labels.append((answer.model, len(answer.data[0].embedding)))
+                except Exception as exc:  # counted, never hidden: the test fails on any
+                    failures.append(exc)
+
+        clients = [threading.Thread(target=loop) for _ in range(3)]
+        for t in clients:
+            t.start()
+        time.sleep(1.0)
+        Registry(current=ModelRecord(model=str(newer), dataset="two")).write(run)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(d == 48 for _, d in labels[-3:]):
+            time.sleep(0.1)
+        time.sleep(1.0)
+        stop.set()
+        for t in clients:
+            t.join()
+        history = live.app.state.holder.history
+    assert failures == []
+    old, new = history
+    assert old != new and labels[0] == (old, 32) and labels[-1] == (new, 48)
+    seen = [label for label, _ in labels]
+    first_new = seen.index(new)
+    assert set(seen[:first_new]) == {old} and set(seen[first_new:]) == {new}  # never back
+    assert all(dim == (32 if label == old else 48) for label, dim in labels)  # never mixed
+
+
+def test_a_broken_retrain_keeps_the_served_model(tiny_model, tmp_path):
+    run = tmp_path / "run"
+    Registry(current=ModelRecord(model=str(tiny_model), dataset="one")).write(run)
+    with serve(None, registry=run, poll_seconds=0.1, name="demo") as live:
+        (tmp_path / "broken").mkdir()
+        (tmp_path / "broken" / "config.json").write_text("{not json")
+        Registry(current=ModelRecord(model=str(tmp_path / "broken"), dataset="2")).write(run)
+        time.sleep(1.5)
+        answer = httpx.post(f"{live.url}/v1/embeddings", json={"model": "demo", "input": "a"})
+        assert answer.status_code == 200
+        assert answer.json()["model"] == live.app.state.holder.history[0]
+        assert len(live.app.state.holder.history) == 1
+
+
+def test_minilm_serves_through_the_same_path():
+    reference = load_encoder("all-minilm-l6-v2")
+    with serve("all-minilm-l6-v2", name="minilm") as live:
+        client = openai.OpenAI(base_url=f"{live.url}/v1", api_key="x", max_retries=0)
+        got = vectors(client.embeddings.create(model="minilm", input=[*TEXTS, "  Padded  "]))
+        np.testing.assert_allclose(
+            got, reference.encode([*TEXTS, "  Padded  "], "document"), atol=1e-5
+        )
+        query = vectors(client.embeddings.create(model="minilm:query", input=TEXTS))
+        np.testing.assert_allclose(query, got[:4], atol=1e-6)  # no sides: both the same
+        assert got.shape[1] == 384
+
+
+def test_batches_respect_the_budget_and_never_mix_models():
+    batcher = Batcher(max_batch_tokens=40)
+    a, b = object(), object()
+    items = [Item(a, [0] * n, None) for n in (3, 20, 10, 10, 5)] + [Item(b, [0] * 4, None)]
+    batches = batcher.batches(items)
+    for batch in batches:
+        assert len({id(i.encoder) for i in batch}) == 1
+        assert len(batch[0].ids) * len(batch) <= 40
+        assert [len(i.ids) for i in batch] == sorted((len(i.ids) for i in batch), reverse=True)
+    assert sorted(len(i.ids) for batch in batches for i in batch) == [3, 4, 5, 10, 10, 20]
+    assert [[len(i.ids) for i in batch] for batch in batches] == [[20, 10], [10, 5, 3], [4]]
