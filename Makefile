@@ -1,5 +1,5 @@
 # The two commands of the README. Each sets itself up, so both work on a fresh clone.
-.PHONY: setup run serve-prefect demo test lint bench-train bench-mine-code
+.PHONY: setup run serve serve-prefect demo test lint bench-train bench-mine-code
 
 VENV := .venv/bin
 export HF_HUB_OFFLINE ?= 1
@@ -10,6 +10,9 @@ setup:
 
 run: setup
 	$(VENV)/cpt pipeline
+
+serve: setup  # the demo run's current model (make run first) on http://127.0.0.1:8000/v1
+	$(VENV)/cpt serve --registry runs/pipeline-demo
 
 serve-prefect: setup  # Prefect server + UI on :4200, infra/prefect.yaml's deployments, a worker per pool
 	bash scripts/serve-prefect.sh
