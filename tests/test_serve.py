@@ -332,7 +332,14 @@ def test_hot_swap_under_load(tiny_model, tmp_path):
                 except Exception as exc:  # counted, never hidden: the test fails on any
                     failures.append(exc)
 
+        health: list[httpx.Response] = []
+
+        def probe():
+            while not stop.is_set():
+                health.append(httpx.get(f"{live.url}/health"))
+
         clients = [threading.Thread(target=loop) for _ in range(3)]
+        clients.append(threading.Thread(target=probe))
         for t in clients:
             t.start()
         time.sleep(1.0)
@@ -347,6 +354,10 @@ def test_hot_swap_under_load(tiny_model, tmp_path):
         history = live.app.state.holder.history
     assert failures == []
     old, new = history
+    swapping = [h for h in health if h.status_code == 503]
+    assert swapping and {h.status_code for h in health} == {200, 503}
+    assert error_of(swapping[0], 503)["code"] == "swapping"
+    assert health[-1].json() == {"status": "ready", "model": new}
     assert old != new and labels[0] == (old, 32) and labels[-1] == (new, 48)
     seen = [label for label, _ in labels]
     first_new = seen.index(new)

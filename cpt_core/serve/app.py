@@ -209,9 +209,11 @@ def create_app(
 
     @app.get("/health")
     async def health():
-        ready = holder.state == "ready"
         body = {"status": holder.state, "model": holder.current.label}
-        return json_response(body, 200 if ready else 503)
+        if holder.state == "ready":
+            return json_response(body)
+        message = f"a new model is being loaded beside {holder.current.label}"
+        return json_response(body | error_body(503, message, None, holder.state), 503)
 
     @app.get("/metrics")
     async def prometheus():

@@ -65,9 +65,12 @@ class RegistryFollower:
         log.info("registry: new current model %s; loading it beside the served one", source[0])
         try:
             served = await asyncio.to_thread(self.load, *source)
-        except CptError as exc:
+        except Exception as exc:  # whatever it was, the served model stays; say why in a line
             self.failed = source
-            log.error("cannot serve %s: %s; still serving %s", source[0], exc, holder.current.label)
+            reason = str(exc) if isinstance(exc, CptError) else f"{type(exc).__name__}: {exc}"
+            log.error(
+                "cannot serve %s: %s; still serving %s", source[0], reason, holder.current.label
+            )
             return
         finally:
             holder.state = "ready"
