@@ -403,3 +403,41 @@ def test_batches_respect_the_budget_and_never_mix_models():
         assert [len(i.ids) for i in batch] == sorted((len(i.ids) for i in batch), reverse=True)
     assert sorted(len(i.ids) for batch in batches for i in batch) == [3, 4, 5, 10, 10, 20]
     assert [[len(i.ids) for i in batch] for batch in batches] == [[20, 10], [10, 5, 3], [4]]
+
+
+def test_cpt_serve_command_end_to_end(tiny_model, tmp_path):
+    """The CLI as a user runs it: keys from a file, settings by --set, then a clean stop."""
+    from cpt_core.train.launch import free_port
+
+    keys = tmp_path / "keys"
+    keys.write_text("# one key a line\nsecret-1\n")
+    port = free_port()
+    command = [sys.executable, "-m", "cpt_core.cli", "serve", str(tiny_model), "--port", str(port)]
+    command += ["--api-key-file", str(keys), "--name", "cli", "--set", "dtype=float32"]
+    server = subprocess.Popen(command, env=_env({}), stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None and time.monotonic() < deadline, server.stderr.read()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="secret-1")
+        answer = client.embeddings.create(model="cli:query", input=["fox"])
+        expected = Embedder.from_pretrained(tiny_model, dtype="float32").encode(["fox"], "query")
+        np.testing.assert_allclose(vectors(answer), expected, atol=1e-5)
+    finally:
+        server.terminate()  # graceful: uvicorn finishes, then re-raises SIGTERM as its exit
+        server.wait(timeout=60)
+    log = server.stderr.read()
+    assert "serving cli (cli@" in log and "Application shutdown complete" in log
+    bad = subprocess.run(
+        [*command[:4], str(tiny_model), "--set", "queue_capacity=0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env({}),
+    )
+    assert bad.returncode == 2 and "bad serve setting" in bad.stderr
