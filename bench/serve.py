@@ -114,11 +114,9 @@ def cpt_server(model: str, max_length: int) -> Server:
 def infinity_server(model: str) -> Server:
     command = [str(INFINITY), "v2", "--model-id", resolve(model), "--served-model-name", "bench"]
     command += ["--host", "127.0.0.1", "--port", "{port}", "--engine", "torch", "--device", "cpu"]
-    command += ["--url-prefix", "/v1", "--no-model-warmup"]
+    command += ["--url-prefix", "/v1", "--no-model-warmup", "--log-level", "warning"]
     env = {"INFINITY_ANONYMOUS_USAGE_STATS": "0", "INFINITY_HOME": "/tmp/cpt-bench-infinity"}
-    server = Server(command, env, "/v1/embeddings", f"infinity-emb {model}")
-    server.health = f"http://127.0.0.1:{server.port}/v1/health"
-    return server
+    return Server(command, env, "/v1/embeddings", f"infinity-emb {model}")
 
 
 async def load(url: str, texts: list[str], clients: int, seconds: float, warmup: float, dim: int):

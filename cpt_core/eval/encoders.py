@@ -91,12 +91,14 @@ class DecoderEncoder:
 class SentenceTransformerEncoder:
     """An off-the-shelf sentence encoder; it has no sides, so both embed the same way."""
 
-    def __init__(self, model, location: str, name: str, batch_size: int):
+    def __init__(
+        self, model, location: str, name: str, batch_size: int, max_length: int | None = None
+    ):
         self.model = model
         self.location = location
         self.name = name
         self.batch_size = batch_size
-        self.max_length = int(model.max_seq_length)
+        self.max_length = min(max_length or model.max_seq_length, model.max_seq_length)
         self.identity = weights_digest(location, ["st", self.max_length])
         self.dim = int(model.get_embedding_dimension())
         self.tokenizer = model.tokenizer
@@ -161,13 +163,11 @@ class SentenceTransformerEncoder:
         return vectors.cpu().numpy()
 
     def at_length(self, max_length: int | None) -> SentenceTransformerEncoder:
-        length = min(max_length or self.max_length, int(self.model.max_seq_length))
-        if length == self.max_length:
+        if max_length is None or max_length == self.max_length:
             return self
-        view = SentenceTransformerEncoder(self.model, self.location, self.name, self.batch_size)
-        view.max_length = length
-        view.identity = weights_digest(self.location, ["st", length])
-        return view
+        return SentenceTransformerEncoder(
+            self.model, self.location, self.name, self.batch_size, max_length
+        )
 
 
 def load_encoder(

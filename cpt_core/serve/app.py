@@ -54,7 +54,7 @@ def create_app(
     follower: RegistryFollower | None = None,
 ) -> FastAPI:
     metrics = Metrics()
-    batcher = Batcher(settings.max_batch_tokens, settings.queue_capacity, metrics.batch)
+    batcher = Batcher(settings.batch_tokens(), settings.queue_capacity, metrics.batch)
     metrics.track_queue(lambda: batcher.pending)
     tokenizing = ThreadPoolExecutor(1, thread_name_prefix="cpt-tokenize")
 

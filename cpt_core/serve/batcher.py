@@ -1,7 +1,7 @@
 """Dynamic batching: every input is a queue item, one consumer forms the batches.
 
 Requests put their tokenized inputs on one bounded queue and wait. The consumer takes what has
-queued (first come, first served, a window of a few batches at a time), groups it by model
+queued (first come, first served, up to 16 batches' worth at a time), groups it by model
 (a request is embedded by the model it arrived under, so none mixes models during a swap),
 sorts each group by length and cuts it into batches whose padded cost (longest x count) stays
 under the token budget. The forward pass runs in a worker thread, off the event loop.
@@ -23,6 +23,8 @@ import numpy as np
 
 from cpt_core.eval.encoders import TextEncoder
 
+WINDOW_BATCHES = 16  # a window sorts up to this many batches' worth of tokens together
+
 
 class QueueFull(Exception):
     def __init__(self, pending: int, capacity: int, asked: int):
@@ -42,7 +44,7 @@ class Item:
 class Batcher:
     def __init__(
         self,
-        max_batch_tokens: int = 8192,
+        max_batch_tokens: int = 1024,
         capacity: int = 8192,
         on_batch: Callable[[int, int], None] | None = None,
     ):
@@ -77,7 +79,7 @@ class Batcher:
 
     def _take_window(self) -> list[Item]:
         window, tokens = [], 0
-        while self._queue and (not window or tokens < 4 * self.max_batch_tokens):
+        while self._queue and (not window or tokens < WINDOW_BATCHES * self.max_batch_tokens):
             item = self._queue.popleft()
             window.append(item)
             tokens += len(item.ids)

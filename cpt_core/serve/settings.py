@@ -12,8 +12,15 @@ class ServeSettings(BaseModel):
     port: int = Field(8000, ge=0, le=65535)
     dtype: str = "auto"  # auto: bfloat16 where the hardware is fast at it, else float32
     max_length: int | None = None  # token cap per input; the model's own by default
-    max_batch_tokens: int = Field(8192, ge=1)  # padded tokens (longest x count) per forward pass
+    # padded tokens (longest x count) per forward pass; None: what measured best here, 1024 on
+    # CPU (bigger batches run slower per text on 2 cores: BENCHMARKS.md), 16384 on a GPU
+    max_batch_tokens: int | None = Field(None, ge=1)
     queue_capacity: int = Field(8192, ge=1)  # texts queued or running before 429
     max_request_tokens: int = Field(300_000, ge=1)  # tokens one request may bring
     max_body_bytes: int = Field(16 << 20, ge=1024)  # request bodies beyond this are 413
     poll_seconds: float = Field(2.0, gt=0)  # how often a followed registry is read
+
+    def batch_tokens(self) -> int:
+        import torch
+
+        return self.max_batch_tokens or (16384 if torch.cuda.is_available() else 1024)
