@@ -205,7 +205,8 @@ def test_a_full_queue_answers_429_with_retry_after(tiny_model):
         client = openai.OpenAI(base_url=f"{live.url}/v1", api_key="x", max_retries=0)
 
         def while_full(request):
-            """`request()` sent while 4 long texts fill the queue; both answers."""
+            """`request()` (4 texts) sent while 4 long texts are queued or running: it fits
+            only once all of those are done."""
             first: list[httpx.Response] = []
             body = {"model": "tiny", "input": ["fox jumps " * 400] * 4}  # 512 tokens each
             busy = threading.Thread(target=lambda: first.append(httpx.post(url, json=body)))
@@ -218,13 +219,15 @@ def test_a_full_queue_answers_429_with_retry_after(tiny_model):
                 busy.join()
                 assert first[0].status_code == 200 and len(first[0].json()["data"]) == 4
 
-        full = while_full(lambda: httpx.post(url, json={"model": "tiny", "input": "one more"}))
+        full = while_full(
+            lambda: httpx.post(url, json={"model": "tiny", "input": ["one more"] * 4})
+        )
         assert full.status_code == 429, full.text
         assert full.headers["retry-after"] == "1"
         error = error_of(full, 429)
         assert error["type"] == "rate_limit_error" and error["code"] == "queue_full"
         with pytest.raises(openai.RateLimitError):
-            while_full(lambda: client.embeddings.create(model="tiny", input="one more"))
+            while_full(lambda: client.embeddings.create(model="tiny", input=["one more"] * 4))
         assert client.embeddings.create(model="tiny", input="now").data
 
 

@@ -18,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from cpt_core.model.delimiters import Side, special_tokens_around
+from cpt_core.model.delimiters import Side, padded_width, special_tokens_around
 from cpt_core.models.digest import weights_digest
 from cpt_core.models.fetch import fetch
 from cpt_core.models.load import resolve
@@ -41,7 +41,7 @@ class TextEncoder(Protocol):
 
     def wrap(self, content: list[int], side: Side) -> list[int]: ...
 
-    def embed_ids(self, sequences: list[list[int]]) -> np.ndarray: ...
+    def embed_ids(self, sequences: list[list[int]], pad_to: int = 1) -> np.ndarray: ...
 
     def at_length(self, max_length: int | None) -> TextEncoder: ...
 
@@ -78,8 +78,8 @@ class DecoderEncoder:
     def wrap(self, content: list[int], side: Side) -> list[int]:
         return self.embedder.encoder.tokenizer.wrap_ids(content, side)
 
-    def embed_ids(self, sequences: list[list[int]]) -> np.ndarray:
-        return self.embedder.embed_ids(sequences)
+    def embed_ids(self, sequences: list[list[int]], pad_to: int = 1) -> np.ndarray:
+        return self.embedder.embed_ids(sequences, pad_to)
 
     def at_length(self, max_length: int | None) -> DecoderEncoder:
         if max_length is None or max_length == self.max_length:
@@ -143,10 +143,10 @@ class SentenceTransformerEncoder:
         before, after = self.around
         return before + content[: self.max_length - len(before) - len(after)] + after
 
-    def embed_ids(self, sequences: list[list[int]]) -> np.ndarray:
+    def embed_ids(self, sequences: list[list[int]], pad_to: int = 1) -> np.ndarray:
         import torch
 
-        width = max(len(s) for s in sequences)
+        width = padded_width(sequences, pad_to)
         pad = self.tokenizer.pad_token_id or 0
         ids = torch.full((len(sequences), width), pad, dtype=torch.long)
         mask = torch.zeros_like(ids)

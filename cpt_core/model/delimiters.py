@@ -76,10 +76,10 @@ class DelimitedTokenizer:
         """The same tokenizer and delimiters with another length cap."""
         return DelimitedTokenizer(self.tokenizer, self.delimiters, max_length, self.padding_side)
 
-    def collate(self, sequences: list[list[int]]) -> Batch:
-        """Pad to the longest sequence; positions count real tokens only, so left and right
-        padding give the same hidden states."""
-        width = max(len(s) for s in sequences)
+    def collate(self, sequences: list[list[int]], pad_to: int = 1) -> Batch:
+        """Pad to the longest sequence (rounded up to a multiple of `pad_to`); positions count
+        real tokens only, so left and right padding give the same hidden states."""
+        width = padded_width(sequences, pad_to)
         ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(sequences), width), dtype=torch.long)
         for row, seq in enumerate(sequences):
@@ -94,6 +94,14 @@ class DelimitedTokenizer:
         lengths = mask.sum(dim=1)
         pool = torch.full_like(lengths, width - 1) if self.padding_side == "left" else lengths - 1
         return Batch(ids, mask, positions, pool)
+
+
+def padded_width(sequences: list[list[int]], pad_to: int = 1) -> int:
+    """The longest length rounded up to a multiple of `pad_to`. A long-running server pads to a
+    few widths only: the CPU kernels cache a plan per shape (oneDNN's primitive cache), and
+    every new width is a new plan and more resident memory."""
+    longest = max(len(s) for s in sequences)
+    return -(-longest // pad_to) * pad_to
 
 
 def special_tokens_around(tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], list[int]]:

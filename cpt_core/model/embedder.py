@@ -86,6 +86,7 @@ class Embedder:
         return out
 
     @torch.inference_mode()
-    def embed_ids(self, sequences: list[list[int]]) -> np.ndarray:
+    def embed_ids(self, sequences: list[list[int]], pad_to: int = 1) -> np.ndarray:
         """One forward pass over already wrapped sequences (`tokenizer.encode` / `wrap_ids`)."""
-        return self.encoder(self.encoder.tokenizer.collate(sequences)).float().cpu().numpy()
+        batch = self.encoder.tokenizer.collate(sequences, pad_to)
+        return self.encoder(batch).float().cpu().numpy()

@@ -4,7 +4,9 @@ Requests put their tokenized inputs on one bounded queue and wait. The consumer 
 queued (first come, first served, up to 16 batches' worth at a time), groups it by model
 (a request is embedded by the model it arrived under, so none mixes models during a swap),
 sorts each group by length and cuts it into batches whose padded cost (longest x count) stays
-under the token budget. The forward pass runs in a worker thread, off the event loop.
+under the token budget. The forward pass runs in a worker thread, off the event loop, on
+widths rounded up to a multiple of 16 tokens: the CPU kernels keep a plan per shape, and a
+server that sees every width keeps making new ones (and growing).
 
 Capacity counts texts that are queued or being embedded. A request that would pass it is
 refused at once (the caller answers 429 with Retry-After), so memory is bounded by the
@@ -22,8 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from cpt_core.eval.encoders import TextEncoder
+from cpt_core.serve.memory import release_free_memory
 
 WINDOW_BATCHES = 16  # a window sorts up to this many batches' worth of tokens together
+PAD_TO = 16  # widths rounded up to a multiple: few distinct shapes, few cached kernel plans
+TRIM_EVERY = 5.0  # seconds between returning freed heap pages (memory.py)
 
 
 class QueueFull(Exception):
@@ -69,6 +74,8 @@ class Batcher:
 
     async def run(self) -> None:
         """The consumer: forever take a window of the queue and embed it batch by batch."""
+        loop = asyncio.get_running_loop()
+        trimmed = loop.time()
         while True:
             await self._ready.wait()
             window = self._take_window()
@@ -76,6 +83,9 @@ class Batcher:
                 self._ready.clear()
             for batch in self.batches(window):
                 await self._embed_batch(batch)
+            if loop.time() - trimmed > TRIM_EVERY:
+                await loop.run_in_executor(self._forward, release_free_memory)
+                trimmed = loop.time()
 
     def _take_window(self) -> list[Item]:
         window, tokens = [], 0
@@ -109,7 +119,9 @@ class Batcher:
                 encoder = live[0].encoder
                 sequences = [item.ids for item in live]
                 loop = asyncio.get_running_loop()
-                vectors = await loop.run_in_executor(self._forward, encoder.embed_ids, sequences)
+                vectors = await loop.run_in_executor(
+                    self._forward, encoder.embed_ids, sequences, PAD_TO
+                )
                 self.on_batch(len(live), sum(len(s) for s in sequences))
                 for item, vector in zip(live, vectors, strict=True):
                     if not item.future.done():
