@@ -56,16 +56,18 @@ def bench_texts(n: int, seed: int = 0) -> list[str]:
     return pool[:n]
 
 
-def in_process(model: str, texts: list[str], max_length: int) -> tuple[float, int]:
-    """Best texts/s of the model's own `encode` over batch sizes, and that batch size."""
+def in_process(model: str, texts: list[str], max_length: int) -> tuple[float, int, int]:
+    """Best texts/s of the model's own `encode` over batch sizes, that batch size, and the
+    model's dimension."""
     best = (0.0, 0)
+    encoder = load_encoder(model, max_length)
     for batch in (8, 16, 32, 64, 128):
-        encoder = load_encoder(model, max_length, batch_size=batch)
+        encoder.batch_size = batch
         encoder.encode(texts[:batch], "document")
         start = time.perf_counter()
         encoder.encode(texts, "document")
         best = max(best, (len(texts) / (time.perf_counter() - start), batch))
-    return best
+    return *best, encoder.dim
 
 
 class Server:
@@ -189,8 +191,7 @@ def main() -> None:
     texts = bench_texts(args.texts)
     rows: list[dict] = []
     for model in args.models:
-        rate, batch = in_process(model, texts, args.max_length)
-        dim = load_encoder(model, args.max_length).dim
+        rate, batch, dim = in_process(model, texts, args.max_length)
         print(f"{model}: in-process encode {rate:.1f} texts/s at batch {batch}", flush=True)
         servers = [cpt_server(model, args.max_length)]
         if args.infinity and (Path(resolve(model)) / "modules.json").is_file():
