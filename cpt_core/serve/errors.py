@@ -44,4 +44,7 @@ def error_body(status: int, message: str, param: str | None = None, code: str | 
 
 
 def status_message(status: int) -> str:
-    return HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "error"
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:  # a status the standard library does not name
+        return "error"
