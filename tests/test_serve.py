@@ -337,9 +337,23 @@ def test_hot_swap_under_load(tiny_model, tmp_path):
 
         health: list[httpx.Response] = []
 
+        # The real loader, held once loaded until /health has answered 503: a tiny model
+        # loads in a blink, and the swapping window must be seen, not raced.
+        follower, seen_swapping = live.app.state.follower, threading.Event()
+        load = follower.load
+
+        def held_load(*source):
+            served = load(*source)
+            seen_swapping.wait(60)
+            return served
+
+        follower.load = held_load
+
         def probe():
             while not stop.is_set():
                 health.append(httpx.get(f"{live.url}/health"))
+                if health[-1].status_code == 503:
+                    seen_swapping.set()
 
         clients = [threading.Thread(target=loop) for _ in range(3)]
         clients.append(threading.Thread(target=probe))

@@ -74,6 +74,7 @@ def create_app(
     app = FastAPI(title="cpt", lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.state.holder, app.state.batcher, app.state.metrics = holder, batcher, metrics
+    app.state.follower = follower
 
     @app.middleware("http")
     async def measure(request: Request, call_next):
