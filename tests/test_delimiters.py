@@ -8,7 +8,7 @@ from transformers import AutoTokenizer
 from cpt_core.config import Delimiters
 from cpt_core.model.delimiters import DelimitedTokenizer
 from cpt_core.model.encoder import Encoder
-from cpt_core.models.load import load_backbone
+from cpt_core.pretrained.load import load_backbone
 
 TEXTS = [
     "Short.",
@@ -56,7 +56,7 @@ def test_smollm2_tokenizer_keeps_bracket_separate(smollm2, padding_side):
 @pytest.mark.parametrize("name", ["gemma3-270m", "qwen2.5-coder-0.5b"])
 @pytest.mark.parametrize("padding_side", ["left", "right"])
 def test_other_offline_tokenizers(name, padding_side):
-    from cpt_core.models.fetch import fetch
+    from cpt_core.pretrained.fetch import fetch
 
     tokenizer = AutoTokenizer.from_pretrained(fetch(name))
     check_pooling(tokenizer, padding_side)

@@ -2,7 +2,7 @@
 
 A cpt model folder, a plain decoder (the untrained baseline: last token, cpt's delimiters) and a
 sentence-transformers folder (the off-the-shelf baseline) all load from the same reference a
-user types: a registry name, a folder or a hub id. A folder with `modules.json` is a
+user types: a catalogue name, a folder or a hub id. A folder with `modules.json` is a
 sentence-transformers model; anything else is read as a decoder.
 
 `identity` names what the vectors depend on (weights bytes, delimiters, max length, dtype), so
@@ -19,10 +19,10 @@ from typing import Protocol
 import numpy as np
 
 from cpt_core.model.delimiters import Side, padded_width, special_tokens_around
-from cpt_core.models.digest import weights_digest
-from cpt_core.models.fetch import fetch
-from cpt_core.models.load import resolve
-from cpt_core.models.registry import REGISTRY
+from cpt_core.pretrained.catalogue import CATALOGUE
+from cpt_core.pretrained.digest import weights_digest
+from cpt_core.pretrained.fetch import fetch
+from cpt_core.pretrained.load import resolve
 
 
 class TextEncoder(Protocol):
@@ -173,8 +173,8 @@ class SentenceTransformerEncoder:
 def load_encoder(
     reference: str, max_length: int | None = None, batch_size: int = 32, dtype: str = "auto"
 ) -> TextEncoder:
-    """Registry names are fetched on first use (a verified download, once)."""
-    if reference in REGISTRY:
+    """Catalogue names are fetched on first use (a verified download, once)."""
+    if reference in CATALOGUE:
         fetch(reference)
     location = Path(resolve(reference))
     if (location / "modules.json").is_file():
@@ -183,7 +183,7 @@ def load_encoder(
 
 
 def display_name(reference: str) -> str:
-    """A short column header: the registry name, or a run folder's name rather than `model`."""
+    """A short column header: the catalogue name, or a run folder's name rather than `model`."""
     path = Path(reference)
     if path.name == "model" and path.parent.name:
         return path.parent.name

@@ -58,7 +58,7 @@ class Sets:
 def with_baselines(references: list[str]) -> list[str]:
     """The models, then BM25, all-MiniLM-L6-v2 and each model's untrained initial decoder."""
     from cpt_core.model.folder import read_meta
-    from cpt_core.models.load import resolve
+    from cpt_core.pretrained.load import resolve
 
     initial = []
     for reference in references:

@@ -20,7 +20,7 @@ from cpt_core.data.jsonl import read_jsonl
 from cpt_core.data.manifest import MANIFEST_NAME, Manifest
 from cpt_core.data.reader import resolve_shards
 from cpt_core.errors import CptError
-from cpt_core.models.digest import feed_file
+from cpt_core.pretrained.digest import feed_file
 
 Batch = list[tuple[str, str]]
 

@@ -7,7 +7,7 @@ from pydantic import BaseModel
 
 class IndexMeta(BaseModel):
     model: str
-    model_identity: str  # weights + encoding setting digest (cpt_core.models.digest)
+    model_identity: str  # weights + encoding setting digest (cpt_core.pretrained.digest)
     dimension: int
     metric: str
     kind: str

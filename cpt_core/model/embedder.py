@@ -20,7 +20,7 @@ from cpt_core.config import Delimiters
 from cpt_core.model.delimiters import DelimitedTokenizer, Side
 from cpt_core.model.encoder import Encoder
 from cpt_core.model.folder import CptMeta, read_meta
-from cpt_core.models.load import load_backbone, resolve
+from cpt_core.pretrained.load import load_backbone, resolve
 
 
 def inference_dtype(device: str, name: str = "auto") -> torch.dtype:

@@ -16,8 +16,8 @@ import sysconfig
 from pathlib import Path
 
 from cpt_core.errors import CptError
-from cpt_core.models.cache import cache_root
 from cpt_core.paths import shared_data
+from cpt_core.pretrained.cache import cache_root
 
 
 def resolve_source(spec: str) -> str:

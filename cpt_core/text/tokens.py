@@ -1,7 +1,7 @@
 """The tokenizer that passage budgets are counted in, as JSON that travels to Beam workers.
 
 Workers on Dataflow have no model cache, so the job ships the tokenizer's definition itself
-(a few MB, once per worker) rather than a path. A registry name is fetched on first use.
+(a few MB, once per worker) rather than a path. A catalogue name is fetched on first use.
 """
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ from __future__ import annotations
 from transformers import AutoTokenizer
 
 from cpt_core.errors import CptError
-from cpt_core.models.fetch import fetch
-from cpt_core.models.load import resolve
-from cpt_core.models.registry import REGISTRY
+from cpt_core.pretrained.catalogue import CATALOGUE
+from cpt_core.pretrained.fetch import fetch
+from cpt_core.pretrained.load import resolve
 
 
 def tokenizer_json(reference: str) -> str:
-    """The fast tokenizer of a model reference (registry name, folder, hub id) as JSON."""
-    location = str(fetch(reference)) if reference in REGISTRY else resolve(reference)
+    """The fast tokenizer of a model reference (catalogue name, folder, hub id) as JSON."""
+    location = str(fetch(reference)) if reference in CATALOGUE else resolve(reference)
     try:
         tokenizer = AutoTokenizer.from_pretrained(location)
     except Exception as exc:  # transformers raises many types; the user needs one line

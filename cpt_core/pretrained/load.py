@@ -1,6 +1,6 @@
 """Load a pretrained decoder's backbone and tokenizer from any reference a user may give.
 
-A reference is a registry name (`smollm2-135m`), a local folder, or a Hugging Face model id;
+A reference is a catalogue name (`smollm2-135m`), a local folder, or a Hugging Face model id;
 the same code serves all three. Every failure becomes one line that names the fix.
 """
 
@@ -13,19 +13,19 @@ from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTo
 from transformers.utils import logging as hf_logging
 
 from cpt_core.errors import CptError
-from cpt_core.models.cache import is_complete, model_dir
-from cpt_core.models.registry import REGISTRY
+from cpt_core.pretrained.cache import is_complete, model_dir
+from cpt_core.pretrained.catalogue import CATALOGUE
 
 
 def resolve(reference: str | Path) -> str:
-    """Turn a registry name into its cached folder; check folders; pass hub ids through."""
+    """Turn a catalogue name into its cached folder; check folders; pass hub ids through."""
     reference = str(reference)
     path = Path(reference).expanduser()
     if path.exists():
         if not path.is_dir() or not (path / "config.json").is_file():
             raise CptError(f"{path} is not a model folder (no config.json)")
         return str(path)
-    if reference in REGISTRY:
+    if reference in CATALOGUE:
         folder = model_dir(reference)
         if not is_complete(folder):
             raise CptError(
@@ -53,7 +53,7 @@ def load_backbone(
         fix = (
             "run `cpt models fetch NAME --force`"
             if Path(location).is_dir()
-            else "pass a registry name (`cpt models list`), a local folder, or a cached hub id"
+            else "pass a catalogue name (`cpt models list`), a local folder, or a cached hub id"
         )
         raise CptError(f"cannot load model '{reference}': {detail[:200]}; {fix}") from exc
     finally:

