@@ -31,11 +31,10 @@ from pathlib import Path
 import psutil
 import torch
 
-from cpt_core.config import Delimiters
 from cpt_core.data.beir import read_beir
 from cpt_core.loss.contrastive import LogitScale
 from cpt_core.loss.grad_cache import PairBatch, contrastive_step
-from cpt_core.model.delimiters import DelimitedTokenizer
+from cpt_core.model.delimiters import DelimitedTokenizer, Delimiters
 from cpt_core.model.encoder import Encoder
 from cpt_core.paths import shared_data
 from cpt_core.pretrained.fetch import fetch

@@ -133,7 +133,7 @@ def train(
     ] = None,
 ) -> None:
     """Contrastive training (torchrun-aware: launch with torchrun for several devices)."""
-    from cpt_core.config import load_config
+    from cpt_core.train.config import load_config
     from cpt_core.train.trainer import train as run
 
     overrides = dict(_parse_override(item) for item in set_ or [])

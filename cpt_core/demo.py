@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from cpt_core.config import load_config
 from cpt_core.data.beir import beir_pairs, read_beir
 from cpt_core.data.writer import write_dataset
 from cpt_core.eval.ranking import mrr_at_k, ndcg_at_k, rank, recall_at_k
 from cpt_core.model.embedder import Embedder
 from cpt_core.paths import shared_data
 from cpt_core.pretrained.fetch import fetch
+from cpt_core.train.config import load_config
 from cpt_core.train.trainer import train
 
 

@@ -5,8 +5,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from cpt_core.config import Delimiters
-from cpt_core.model.delimiters import DelimitedTokenizer
+from cpt_core.model.delimiters import DelimitedTokenizer, Delimiters
 from cpt_core.model.encoder import Encoder
 from cpt_core.pretrained.load import load_backbone
 

@@ -1,10 +1,9 @@
 import pytest
 import torch
 
-from cpt_core.config import Delimiters
 from cpt_core.loss.contrastive import LogitScale
 from cpt_core.loss.grad_cache import PairBatch, RngSnapshot, contrastive_step
-from cpt_core.model.delimiters import DelimitedTokenizer
+from cpt_core.model.delimiters import DelimitedTokenizer, Delimiters
 from cpt_core.model.encoder import Encoder
 from cpt_core.pretrained.load import load_backbone
 from tests.conftest import numbered_pairs

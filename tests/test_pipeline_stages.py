@@ -140,8 +140,9 @@ def test_training_under_torchrun_then_continuing_from_the_model(tiny_model, pair
 
 @pytest.mark.parametrize("preset", sorted(REPO.glob("configs/pipeline-*.yaml")))
 def test_every_pipeline_preset_loads_and_names_presets_that_exist(preset):
-    from cpt_core.config import load_config, load_preset
+    from cpt_core.config import load_preset
     from cpt_core.pipeline.config import PipelineConfig
+    from cpt_core.train.config import load_config
 
     config = load_preset(PipelineConfig, preset)
     load_config(repo_path(config.train))

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from cpt_core.config import load_config
 from cpt_core.data.beir import beir_pairs
 from cpt_core.data.reader import Pair
 from cpt_core.loss.grad_cache import contrastive_step
 from cpt_core.paths import shared_data
+from cpt_core.train.config import load_config
 from cpt_core.train.setup import build_encoder, build_optimizer, build_scale
 from cpt_core.train.trainer import tokenize
 

@@ -9,9 +9,9 @@ import pytest
 from safetensors.numpy import load_file
 from transformers import AutoModel
 
-from cpt_core.config import load_config
 from cpt_core.errors import CptError
 from cpt_core.model.embedder import Embedder
+from cpt_core.train.config import load_config
 from cpt_core.train.trainer import train
 from tests.conftest import numbered_pairs, write_pairs
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from cpt_core.code.filters import FilterConfig
 from cpt_core.code.sources import SKIP_DIRS
-from cpt_core.config import DedupeConfig, ShardConfig, Strict
+from cpt_core.config import Strict
+from cpt_core.data.config import DedupeConfig, ShardConfig
 
 
 class CodeMiningConfig(Strict):

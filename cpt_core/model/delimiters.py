@@ -14,10 +14,17 @@ from typing import Literal
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from cpt_core.config import Delimiters
+from cpt_core.config import Strict
 from cpt_core.errors import CptError
 
 Side = Literal["query", "document"]
+
+
+class Delimiters(Strict):
+    """Opening and closing text around each side; the closing one is the pooled token."""
+
+    query: tuple[str, str] = ("[", "]")
+    document: tuple[str, str] = ("{", "}")
 
 
 @dataclass

@@ -16,8 +16,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from cpt_core.config import Delimiters
-from cpt_core.model.delimiters import DelimitedTokenizer, Side
+from cpt_core.model.delimiters import DelimitedTokenizer, Delimiters, Side
 from cpt_core.model.encoder import Encoder
 from cpt_core.model.folder import CptMeta, read_meta
 from cpt_core.pretrained.load import load_backbone, resolve

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from cpt_core.config import Delimiters, TrainConfig
 from cpt_core.errors import CptError
+from cpt_core.model.delimiters import Delimiters
 
 CPT_JSON = "cpt.json"
 
@@ -55,15 +55,3 @@ def save_model(encoder, meta: CptMeta, folder: Path) -> Path:
         shutil.rmtree(folder)
     os.replace(staging, folder)
     return folder
-
-
-def meta_for(config: TrainConfig, logit_scale: float, steps: int, manifests: list[dict]):
-    return CptMeta(
-        base_model=config.model.name,
-        delimiters=config.model.delimiters,
-        max_length=config.model.max_length,
-        logit_scale=logit_scale,
-        train_config=config.model_dump(mode="json"),
-        data_manifests=manifests,
-        steps=steps,
-    )

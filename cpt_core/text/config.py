@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from cpt_core.config import DedupeConfig, ShardConfig, Strict
+from cpt_core.config import Strict
+from cpt_core.data.config import DedupeConfig, ShardConfig
 from cpt_core.text.chunk import ChunkConfig
 from cpt_core.text.filters import TextFilterConfig
 

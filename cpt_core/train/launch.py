@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from cpt_core.config import load_config
 from cpt_core.errors import CptError
+from cpt_core.train.config import load_config
 
 
 def device_count(requested: int | None = None) -> int:

@@ -7,11 +7,11 @@ import math
 import torch
 from torch import nn
 
-from cpt_core.config import LossConfig, ModelConfig, OptimConfig
 from cpt_core.loss.contrastive import LogitScale
 from cpt_core.model.delimiters import DelimitedTokenizer
 from cpt_core.model.encoder import Encoder
 from cpt_core.pretrained.load import load_backbone
+from cpt_core.train.config import LossConfig, ModelConfig, OptimConfig
 
 
 def build_encoder(config: ModelConfig, device: torch.device) -> Encoder:

@@ -16,7 +16,6 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from cpt_core.config import TrainConfig
 from cpt_core.data.batches import BatcherState, DedupBatcher
 from cpt_core.data.manifest import MANIFEST_NAME, Manifest
 from cpt_core.data.reader import Pair, PairSource
@@ -24,8 +23,9 @@ from cpt_core.dist.group import init_world, reduce_gradients
 from cpt_core.errors import CptError
 from cpt_core.loss.grad_cache import PairBatch, contrastive_step
 from cpt_core.model.delimiters import DelimitedTokenizer
-from cpt_core.model.folder import meta_for, save_model
+from cpt_core.model.folder import save_model
 from cpt_core.train.checkpoint import TrainState, checkpoints, load_checkpoint, save_checkpoint
+from cpt_core.train.config import TrainConfig
 from cpt_core.train.metrics import MetricsLog, plot_curves
 from cpt_core.train.setup import build_encoder, build_optimizer, build_scale, trainable
 
@@ -119,7 +119,7 @@ def train(
         return None
     if world.is_main:
         steps = config.optim.max_steps
-        meta = meta_for(config, float(scale().detach()), steps, _manifests(source))
+        meta = config.model_meta(float(scale().detach()), steps, _manifests(source))
         save_model(encoder, meta, out / "model")
         records = metrics.read()
         if records:

@@ -1,0 +1,79 @@
+"""Typed training configuration, loaded from YAML presets in configs/ (train-*.yaml)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from cpt_core.config import Strict, load_preset
+from cpt_core.model.delimiters import Delimiters
+from cpt_core.model.folder import CptMeta
+
+
+class ModelConfig(Strict):
+    name: str = "smollm2-135m"  # catalogue name, local folder or Hugging Face id
+    max_length: int = Field(128, ge=4)
+    delimiters: Delimiters = Delimiters()
+    padding_side: Literal["left", "right"] = "right"
+    gradient_checkpointing: bool = False
+
+
+class LossConfig(Strict):
+    init_scale: float = Field(1 / 0.07, gt=0)  # exp(tau) at start, as CLIP
+    max_scale: float = Field(100.0, gt=0)  # CLIP's clamp on exp(tau)
+    learn_scale: bool = True
+
+
+class OptimConfig(Strict):
+    lr: float = Field(2e-5, gt=0)
+    scale_lr: float = Field(1e-3, ge=0)  # tau learns faster than the weights
+    weight_decay: float = Field(0.01, ge=0)
+    betas: tuple[float, float] = (0.9, 0.98)
+    warmup_steps: int = Field(100, ge=0)
+    max_steps: int = Field(1000, ge=1)
+    min_lr_ratio: float = Field(0.1, ge=0, le=1)
+    grad_clip: float = Field(1.0, gt=0)
+
+
+class DataConfig(Strict):
+    batch_size: int = Field(256, ge=2)  # global batch: pairs contrasted against each other
+    chunk_size: int = Field(0, ge=0)  # gradient-cache mini-batch; 0 embeds the batch at once
+    seed: int = 0
+    hard_negatives: int = Field(0, ge=0)  # per pair, from the shard's `negatives` column
+
+
+class TrainConfig(Strict):
+    model: ModelConfig = ModelConfig()
+    loss: LossConfig = LossConfig()
+    optim: OptimConfig = OptimConfig()
+    data: DataConfig = DataConfig()
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA only
+    log_every: int = Field(1, ge=1)
+    checkpoint_every: int = Field(100, ge=1)
+    keep_checkpoints: int = Field(2, ge=1)
+
+    def digest(self) -> str:
+        """Stable hash of the configuration, recorded with checkpoints and models."""
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def model_meta(self, logit_scale: float, steps: int, manifests: list[dict]) -> CptMeta:
+        """What the model folder's cpt.json records about how these weights were made."""
+        return CptMeta(
+            base_model=self.model.name,
+            delimiters=self.model.delimiters,
+            max_length=self.model.max_length,
+            logit_scale=logit_scale,
+            train_config=self.model_dump(mode="json"),
+            data_manifests=manifests,
+            steps=steps,
+        )
+
+
+def load_config(path: str | Path | None = None, **overrides: object) -> TrainConfig:
+    """Read a training preset (or the defaults) with dotted overrides like `optim.lr=1e-4`."""
+    return load_preset(TrainConfig, path, **overrides)
