@@ -15,6 +15,7 @@ from prefect import task
 from prefect.context import TaskRunContext
 from prefect.transactions import get_transaction
 
+from beam_jobs.stage import mine_stage
 from cpt_core.errors import CptError
 from cpt_core.paths import repo_path
 from cpt_core.pipeline import stages
@@ -62,7 +63,7 @@ def _mine_key(_: TaskRunContext, p: dict) -> str:
 @_task(_mine_key)
 def mine(kind: str, stage: MineStage, out: str) -> str:
     folder = _folder(out, "datasets")
-    stages.mine_stage(kind, stage, folder)
+    mine_stage(kind, stage, folder)
     return str(folder)
 
 

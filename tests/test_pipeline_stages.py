@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from beam_jobs.stage import JOBS, mine_stage
 from cpt_core.errors import CptError
 from cpt_core.paths import REPO, repo_path
 from cpt_core.pipeline import stages
@@ -95,16 +96,16 @@ def test_a_runner_that_writes_elsewhere_has_its_dataset_copied_back(tmp_path, mo
     beam = BeamRunner(runner="FnApiRunner", output=str(tmp_path / "bucket"))
     stage = MineStage(inputs=(str(repo),), beam=beam)
     local = tmp_path / "run" / "mine-code-abc"
-    manifest = stages.mine_stage("code", stage, local)
+    manifest = mine_stage("code", stage, local)
     remote = tmp_path / "bucket" / "mine-code-abc"
     assert manifest.counts["rows"] == 1
     written = sorted(p.relative_to(remote) for p in remote.rglob("*") if p.is_file())
     assert written == sorted(p.relative_to(local) for p in local.rglob("*") if p.is_file())
     assert (local / "manifest.json").read_bytes() == (remote / "manifest.json").read_bytes()
 
-    monkeypatch.setitem(stages.JOBS, "code", "no.such.job")  # mining again would fail
+    monkeypatch.setitem(JOBS, "code", "no.such.job")  # mining again would fail
     (local / "manifest.json").unlink()  # an interrupted copy: no manifest
-    assert stages.mine_stage("code", stage, local).identity() == manifest.identity()
+    assert mine_stage("code", stage, local).identity() == manifest.identity()
 
 
 def test_device_count_from_preset_environment_or_gpus(monkeypatch):

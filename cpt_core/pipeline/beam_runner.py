@@ -2,14 +2,11 @@
 
 A remote runner's workers cannot write into this machine's run folder, so they write the
 dataset under `output` (a gs:// or s3:// prefix, or a path every worker shares), and the
-stage copies it back into the run folder when the job is done: training, indexing and
+stage (beam_jobs/stage.py) copies it back into the run folder when the job is done: training, indexing and
 evaluation then read it locally, wherever mining ran. infra/README.md shows a Dataflow preset.
 """
 
 from __future__ import annotations
-
-import shutil
-from pathlib import Path
 
 from pydantic import model_validator
 
@@ -55,23 +52,3 @@ class BeamRunner(Strict):
     def target(self, name: str) -> str:
         """Where a remote job writes the dataset called `name`."""
         return f"{self.output.rstrip('/')}/{name}"
-
-
-def fetch_dataset(source: str, folder: Path) -> None:
-    """Copy a finished dataset (from any Beam filesystem) into a local folder, manifest last,
-    so an interrupted copy leaves a folder without a manifest: incomplete, and redone."""
-    from apache_beam.io.filesystems import FileSystems
-
-    from cpt_core.data.manifest import MANIFEST_NAME
-
-    prefix = source.rstrip("/") + "/"
-    files = [m.path for m in FileSystems.match([prefix + "**"])[0].metadata_list]
-    files.sort(key=lambda path: path.endswith("/" + MANIFEST_NAME))
-    if not files or not files[-1].endswith("/" + MANIFEST_NAME):
-        raise CptError(f"{source} has no {MANIFEST_NAME}: the mining job there did not finish")
-    for path in files:
-        local = folder / path.removeprefix(prefix)
-        local.parent.mkdir(parents=True, exist_ok=True)
-        remote = FileSystems.open(path, compression_type="uncompressed")
-        with remote, local.open("wb") as copy:
-            shutil.copyfileobj(remote, copy, 1 << 24)

@@ -8,7 +8,6 @@ stage's cache key), so a changed input or config lands in a new folder instead o
 
 from __future__ import annotations
 
-import importlib
 import json
 import shutil
 from itertools import islice
@@ -22,32 +21,7 @@ from cpt_core.data.writer import write_dataset
 from cpt_core.dedup.minhash import exact_key
 from cpt_core.errors import CptError
 from cpt_core.paths import repo_path
-from cpt_core.pipeline.beam_runner import fetch_dataset
-from cpt_core.pipeline.config import MineStage, PipelineConfig
-from cpt_core.pipeline.sources import resolve_source
-
-JOBS = {"code": "beam_jobs.extract_code_pairs", "text": "beam_jobs.extract_text_pairs"}
-
-
-def mine_stage(kind: str, stage: MineStage, out: Path) -> Manifest:
-    """Mine into `out`; on a remote runner the job writes to the runner's output and the
-    dataset is copied back (a finished remote dataset is fetched, not mined again)."""
-    if (out / MANIFEST_NAME).is_file():
-        return Manifest.read(out)
-    shutil.rmtree(out, ignore_errors=True)
-    from beam_jobs.dataset import finished
-    from beam_jobs.logs import quiet_beam
-
-    quiet_beam()
-    target = stage.beam.target(out.name) if stage.beam.remote else str(out)
-    if not finished(target):
-        inputs = [resolve_source(spec) for spec in stage.inputs]
-        mine = importlib.import_module(JOBS[kind]).mine
-        overrides = dict(stage.overrides)
-        mine(inputs, [], target, stage.config, overrides, beam_args=stage.beam.args())
-    if stage.beam.remote:
-        fetch_dataset(target, out)
-    return Manifest.read(out)
+from cpt_core.pipeline.config import PipelineConfig
 
 
 def combine_stage(datasets: list[Path], out: Path) -> Manifest:
