@@ -2,8 +2,9 @@
 
 A remote runner's workers cannot write into this machine's run folder, so they write the
 dataset under `output` (a gs:// or s3:// prefix, or a path every worker shares), and the
-stage (beam_jobs/stage.py) copies it back into the run folder when the job is done: training, indexing and
-evaluation then read it locally, wherever mining ran. infra/README.md shows a Dataflow preset.
+mining stage (beam_jobs/stage.py) copies it back into the run folder when the job is done:
+training, indexing and evaluation then read it locally, wherever mining ran. infra/README.md
+shows a Dataflow preset.
 """
 
 from __future__ import annotations
