@@ -1,14 +1,17 @@
 import hashlib
+import io
 import json
+import stat
 import subprocess
 import sys
+import tarfile
 import zipfile
 
 import pytest
 
 from cpt_core.errors import CptError
 from cpt_core.pretrained.catalogue import CATALOGUE, Piece, lookup
-from cpt_core.pretrained.fetch import _join
+from cpt_core.pretrained.fetch import _download, _extract, _join
 from cpt_core.pretrained.load import load_backbone, resolve
 
 
@@ -43,6 +46,9 @@ def test_catalogue_lookup():
     with pytest.raises(CptError, match=r"offline catalogue has: smollm2-135m"):
         lookup("gpt-5")
     assert all(len(m.sha256) == 64 for m in CATALOGUE.values())
+    for entry in CATALOGUE.values():  # every wheel pinned, so every extracted file is verified
+        pieces = [*entry.pieces, *([entry.shipped_sums] if entry.shipped_sums else [])]
+        assert all(len(p.wheel_sha256) == 64 for p in pieces), entry.name
 
 
 def test_join_checks_sha256(tmp_path):
@@ -50,14 +56,110 @@ def test_join_checks_sha256(tmp_path):
     with zipfile.ZipFile(wheel, "w") as z:
         z.writestr("pkg/a.bin", b"first half ")
         z.writestr("pkg/b.bin", b"second half")
-    pieces = (Piece("pkg", "1.0", "pkg/a.bin"), Piece("pkg", "1.0", "pkg/b.bin"))
+    pieces = (Piece("pkg", "1.0", "pkg/a.bin", ""), Piece("pkg", "1.0", "pkg/b.bin", ""))
     good = hashlib.sha256(b"first half second half").hexdigest()
     _join(pieces, {"pkg": wheel}, tmp_path / "joined", good)
     assert (tmp_path / "joined").read_bytes() == b"first half second half"
     with pytest.raises(CptError, match="does not match the expected"):
         _join(pieces, {"pkg": wheel}, tmp_path / "joined2", "0" * 64)
     with pytest.raises(CptError, match=r"no readable member pkg/c\.bin"):
-        _join((Piece("pkg", "1.0", "pkg/c.bin"),), {"pkg": wheel}, tmp_path / "j3", good)
+        _join((Piece("pkg", "1.0", "pkg/c.bin", ""),), {"pkg": wheel}, tmp_path / "j3", good)
+
+
+def _wheel(folder, members):
+    """A minimal real wheel of `cptfake` 1.0 (pip reads its metadata) holding `members`."""
+    path = folder / "cptfake-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(
+            "cptfake-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: cptfake\nVersion: 1.0\n"
+        )
+        z.writestr("cptfake-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\n")
+        for name, data in members.items():
+            z.writestr(name, data)
+        z.writestr("cptfake-1.0.dist-info/RECORD", "")
+    return path
+
+
+@pytest.fixture
+def local_index(tmp_path, monkeypatch):
+    """pip sees only this folder: a real `pip download`, with no network."""
+    links = tmp_path / "links"
+    links.mkdir()
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(links))
+    return links
+
+
+def test_download_checks_the_whole_wheel_against_its_pin(local_index, tmp_path):
+    wheel = _wheel(local_index, {"cptfake/model.bin": b"weights", "cptfake/config.json": b"{}"})
+    pinned = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    got = _download([Piece("cptfake", "1.0", "cptfake/model.bin", pinned)], tmp_path / "w1")
+    assert got["cptfake"].read_bytes() == wheel.read_bytes()
+    # Same weights, another config: a pin of the weights alone would not notice.
+    _wheel(local_index, {"cptfake/model.bin": b"weights", "cptfake/config.json": b'{"x": 1}'})
+    with pytest.raises(CptError, match=r"cptfake-1\.0-py3-none-any\.whl: SHA256 .* not the pinned"):
+        _download([Piece("cptfake", "1.0", "cptfake/model.bin", pinned)], tmp_path / "w2")
+
+
+def test_download_never_builds_an_sdist(local_index, tmp_path):
+    ran = tmp_path / "build-code-ran"
+    files = {
+        "pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "backend"\n'
+        'backend-path = ["."]\n',
+        "backend.py": f"from pathlib import Path\nPath({str(ran)!r}).touch()\n",
+        "PKG-INFO": "Metadata-Version: 2.1\nName: cptfake\nVersion: 1.0\n",
+    }
+    with tarfile.open(local_index / "cptfake-1.0.tar.gz", "w:gz") as sdist:
+        for name, text in files.items():
+            info = tarfile.TarInfo(f"cptfake-1.0/{name}")
+            info.size = len(text.encode())
+            sdist.addfile(info, io.BytesIO(text.encode()))
+    with pytest.raises(CptError, match=r"pip download failed for cptfake==1\.0"):
+        _download([Piece("cptfake", "1.0", "cptfake/model.bin", "0" * 64)], tmp_path / "w")
+    assert not ran.exists()
+
+
+def _link(name, target):
+    info = zipfile.ZipInfo(name)
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    return info, target
+
+
+@pytest.mark.parametrize(
+    ("member", "link"),
+    [
+        ("cptfake/model/../../escaped.txt", False),
+        ("cptfake/model/{tmp}/escaped.txt", False),  # absolute once the prefix is cut off
+        ("cptfake/model/tokenizer.json", True),  # a symlink entry pointing out
+    ],
+)
+def test_extract_refuses_members_that_leave_the_folder(tmp_path, member, link):
+    name = member.format(tmp=tmp_path)
+    wheel = tmp_path / "cptfake-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr("cptfake/model/config.json", "{}")
+        z.writestr(*_link(name, "../../escaped.txt") if link else (name, "planted"))
+    with pytest.raises(CptError) as refused:
+        _extract(wheel, "cptfake/model/", tmp_path / "cache" / "model")
+    assert str(refused.value).startswith(f"{wheel.name}: refusing member {name!r}")
+    assert [p.name for p in tmp_path.rglob("*")] == [wheel.name]  # nothing written at all
+
+
+def test_extract_copies_the_folder_under_the_prefix(tmp_path):
+    wheel = _wheel(tmp_path, {"cptfake/model/config.json": "{}", "cptfake/model/1_P/c.json": "1"})
+    out = tmp_path / "model"
+    _extract(wheel, "cptfake/model/", out)
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert files == ["1_P/c.json", "config.json"]
+    assert (out / "1_P" / "c.json").read_text() == "1"
+
+
+def test_join_refuses_a_link_member(tmp_path):
+    with zipfile.ZipFile(wheel := tmp_path / "pkg-1.0-py3-none-any.whl", "w") as z:
+        z.writestr(*_link("pkg/a.bin", "/etc/passwd"))
+    digest = hashlib.sha256(b"/etc/passwd").hexdigest()
+    with pytest.raises(CptError, match=r"refusing member 'pkg/a\.bin': it is not a plain file"):
+        _join((Piece("pkg", "1.0", "pkg/a.bin", ""),), {"pkg": wheel}, tmp_path / "j", digest)
 
 
 def test_fetched_smollm2_is_a_verified_normal_folder(smollm2):

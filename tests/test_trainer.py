@@ -1,16 +1,21 @@
 import json
+import os
+import shlex
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import torch
 from safetensors.numpy import load_file
 from transformers import AutoModel
 
 from cpt_core.errors import CptError
 from cpt_core.model.embedder import Embedder
+from cpt_core.train.checkpoint import checkpoints
 from cpt_core.train.config import load_config
 from cpt_core.train.trainer import train
 from tests.conftest import numbered_pairs, write_pairs
@@ -87,6 +92,50 @@ def test_resume_refuses_another_config(tiny_model, pairs_dir, tmp_path):
     train(tiny_config(tiny_model), pairs_dir, tmp_path / "r", progress=False, stop_after=5)
     with pytest.raises(CptError, match="another training config"):
         train(tiny_config(tiny_model, **{"optim.lr": 5e-4}), pairs_dir, tmp_path / "r", resume=True)
+
+
+class _Planted:
+    """Unpickling this runs a shell command: what a tampered checkpoint file could do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {shlex.quote(str(self.marker))}",)
+
+
+@pytest.mark.parametrize("file", ["optimizer.pt", "rng.pt"])
+def test_resume_refuses_a_planted_pickle(tiny_model, pairs_dir, tmp_path, file):
+    config = tiny_config(tiny_model)
+    train(config, pairs_dir, tmp_path / "r", progress=False, stop_after=5)
+    [checkpoint] = checkpoints(tmp_path / "r" / "checkpoints")
+    ran = tmp_path / "planted-code-ran"
+    torch.save({"optimizer": _Planted(ran), "python": _Planted(ran)}, checkpoint / file)
+    with pytest.raises(CptError, match=f"{file} holds more than tensors and plain values"):
+        train(config, pairs_dir, tmp_path / "r", resume=True, progress=False)
+    assert not ran.exists()
+
+
+# What torch.save writes on a GPU machine: the optimiser's storages tagged "cuda:0". Run in a
+# child process so the tagger registered for it does not outlive the rewrite.
+RETAG_AS_CUDA = """
+import sys, torch
+torch.serialization.register_package(0, lambda s: "cuda:0", lambda s, location: None)
+torch.save(torch.load(sys.argv[1], weights_only=True), sys.argv[1])
+"""
+
+
+def test_checkpoint_written_on_a_gpu_resumes_on_cpu(tiny_model, pairs_dir, tmp_path):
+    config = tiny_config(tiny_model)
+    train(config, pairs_dir, tmp_path / "r", progress=False, stop_after=5)
+    [checkpoint] = checkpoints(tmp_path / "r" / "checkpoints")
+    saved = checkpoint / "optimizer.pt"
+    subprocess.run([sys.executable, "-c", RETAG_AS_CUDA, str(saved)], check=True)
+    with zipfile.ZipFile(saved) as archive:
+        pickled = next(archive.read(n) for n in archive.namelist() if n.endswith("data.pkl"))
+    assert b"cuda:0" in pickled and b"cpu" not in pickled
+    model = train(config, pairs_dir, tmp_path / "r", resume=True, progress=False)
+    assert json.loads((model / "cpt.json").read_text())["steps"] == 10
 
 
 def test_hard_negatives_train(tiny_model, tmp_path):

