@@ -1,9 +1,11 @@
-"""Cache keys by content: a stage's inputs, its config and the code that runs it.
+"""Cache keys by content: a stage's inputs, its presets, the data it reads and its code.
 
 Names and paths never enter a key; the bytes behind them do. A mining stage hashes its input
-files (path, size, content), later stages the manifests or weights they read, and every stage
-the source of the modules it calls. Editing a text filter re-mines text; the combined dataset,
-the model, the index and the report follow only if the mined data actually changed.
+files and its miner preset, training its preset and the weights it starts from, evaluation
+its profile and every evaluation set it reads, later stages the manifests or weights they
+read; every stage hashes the source it runs, derived from its imports (flows/closure.py).
+Editing a text filter re-mines text; the combined dataset, the model, the index and the
+report follow only if the mined data actually changed.
 """
 
 from __future__ import annotations
@@ -13,59 +15,96 @@ import hashlib
 import json
 from pathlib import Path
 
+from cpt_core.config import load_preset
 from cpt_core.data.manifest import Manifest
-from cpt_core.paths import REPO
+from cpt_core.eval.profile import EvalData, load_profile, profile_path
+from cpt_core.paths import repo_path
+from cpt_core.pipeline.config import MineStage, PipelineConfig
 from cpt_core.pipeline.sources import resolve_source
 from cpt_core.pretrained.digest import weights_digest
+from cpt_core.text.config import TextMiningConfig
+from cpt_core.train.config import load_config
+from flows.closure import code_digest
 
-CODE = {
-    "mine-code": ["cpt_core/code", "cpt_core/dedup", "cpt_core/data", "beam_jobs"],
-    "mine-text": ["cpt_core/text", "cpt_core/dedup", "cpt_core/data", "beam_jobs"],
-    "combine": ["cpt_core/data", "cpt_core/pipeline/stages.py"],
-    "train": [
-        "cpt_core/train",
-        "cpt_core/loss",
-        "cpt_core/model",
-        "cpt_core/dist",
-        "cpt_core/data",
-    ],
-    "index": ["cpt_core/index", "cpt_core/eval/encoders.py", "cpt_core/model"],
-    "evaluate": ["cpt_core/eval", "cpt_core/model"],
+# Where each stage starts; the code it runs is everything these reach (flows/closure.py).
+# The Beam jobs and the training worker run from strings (importlib, `python -m`), so they
+# are named here too.
+ENTRIES = {
+    "mine-code": ("beam_jobs.stage:mine_stage", "beam_jobs.extract_code_pairs"),
+    "mine-text": ("beam_jobs.stage:mine_stage", "beam_jobs.extract_text_pairs"),
+    "combine": ("cpt_core.pipeline.stages:combine_stage",),
+    "train": ("cpt_core.pipeline.stages:train_stage", "cpt_core.cli:train"),
+    "index": ("cpt_core.pipeline.stages:index_stage",),
+    "evaluate": ("cpt_core.pipeline.stages:evaluate_stage",),
 }
 
 
 def stage_key(stage: str, *parts: object) -> str:
     digest = hashlib.sha256(stage.encode())
-    digest.update(code_version(stage).encode())
+    digest.update(code_digest(ENTRIES[stage]).encode())
     for part in parts:
         digest.update(json.dumps(part, sort_keys=True, default=str).encode())
     return f"{stage}-{digest.hexdigest()[:16]}"
 
 
-def code_version(stage: str) -> str:
-    digest = hashlib.sha256()
-    for root in CODE[stage]:
-        path = REPO / root
-        for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
-            digest.update(str(file.relative_to(REPO)).encode())
-            digest.update(file.read_bytes())
-    return digest.hexdigest()[:16]
+def mine_parts(kind: str, stage: MineStage) -> list:
+    """The input files, the stage's settings, the miner preset's bytes and, for text, the
+    tokenizer whose tokens the passage budget counts."""
+    preset = repo_path(stage.config) if stage.config else None
+    settings = stage.model_dump(mode="json", exclude={"inputs", "config"})  # by content here
+    parts = [inputs_digest(stage.inputs), settings]
+    parts.append(file_digest(preset) if preset else None)
+    if kind == "text":
+        tokenizer = load_preset(TextMiningConfig, preset, **stage.overrides).tokenizer
+        parts.append(reference_identity(tokenizer))
+    return parts
+
+
+def train_parts(config: PipelineConfig, dataset: str, init: str | None) -> list:
+    """The dataset, the preset's bytes, its overrides and the weights training starts from."""
+    preset = repo_path(config.train)
+    base = load_config(preset, **config.train_overrides).model.name
+    start = model_identity(init) if init else reference_identity(base)
+    return [dataset_identity(dataset), file_digest(preset), config.train_overrides, start]
+
+
+def evaluate_parts(config: PipelineConfig, models: list[str], code_pairs: str | None) -> list:
+    """The models' weights, the profile's bytes and overrides, and every set it reads."""
+    profile = load_profile(config.eval_profile, config.eval_overrides)
+    data: EvalData = config.eval_data
+    return [
+        [model_identity(m) for m in models],
+        dataset_identity(code_pairs) if code_pairs else None,
+        file_digest(profile_path(config.eval_profile)),
+        config.eval_overrides,
+        config.eval_baselines,
+        [tree_digest(str(path)) for path in data.read_by(profile.families)],
+    ]
 
 
 def inputs_digest(specs: tuple[str, ...]) -> str:
     """Every file under the resolved sources: relative path, size and content."""
     digest = hashlib.sha256()
     for spec in specs:
-        location = resolve_source(spec)
-        matches = sorted(glob.glob(location)) or [location]
-        for match in matches:
-            root = Path(match)
-            files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
-            for file in files:
-                digest.update(f"{file.relative_to(root.parent)}\0{file.stat().st_size}".encode())
-                with file.open("rb") as handle:  # streamed: inputs may be large archives
-                    digest.update(hashlib.file_digest(handle, "sha256").digest())
+        digest.update(tree_digest(resolve_source(spec)).encode())
     return digest.hexdigest()[:16]
+
+
+def tree_digest(location: str) -> str:
+    """A file, a folder or a glob by content: each file's relative path, size and bytes."""
+    digest = hashlib.sha256()
+    for match in sorted(glob.glob(location)) or [location]:
+        root = Path(match)
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for file in files:
+            digest.update(f"{file.relative_to(root.parent)}\0{file.stat().st_size}".encode())
+            digest.update(file_digest(file).encode())
+    return digest.hexdigest()[:16]
+
+
+def file_digest(path: Path) -> str:
+    with path.open("rb") as handle:  # streamed: inputs may be large archives
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def dataset_identity(folder: str | Path) -> str:
@@ -74,3 +113,9 @@ def dataset_identity(folder: str | Path) -> str:
 
 def model_identity(folder: str | Path) -> str:
     return weights_digest(str(folder), [])
+
+
+def reference_identity(reference: str) -> str:
+    """A model reference by content: a folder by its bytes; a catalogue name is pinned by
+    sha256 in the catalogue (which the stage's code digest covers); a hub id by its name."""
+    return model_identity(reference) if Path(reference).is_dir() else reference

@@ -17,10 +17,16 @@ from prefect.transactions import get_transaction
 
 from beam_jobs.stage import mine_stage
 from cpt_core.errors import CptError
-from cpt_core.paths import repo_path
 from cpt_core.pipeline import stages
 from cpt_core.pipeline.config import MineStage, PipelineConfig
-from flows.keys import dataset_identity, inputs_digest, model_identity, stage_key
+from flows.keys import (
+    dataset_identity,
+    evaluate_parts,
+    mine_parts,
+    model_identity,
+    stage_key,
+    train_parts,
+)
 
 RETRY = {"retries": 2, "retry_delay_seconds": [5, 30]}
 
@@ -43,7 +49,15 @@ def _folder(out: str, area: str) -> Path:
 
 
 def _task(key_fn):
-    return task(cache_key_fn=key_fn, persist_result=True, retry_condition_fn=transient, **RETRY)
+    """Results persist as JSON, never pickle: a shared result store (a bucket several workers
+    read) must not be a way to run code, and every stage returns paths and plain results."""
+    return task(
+        cache_key_fn=key_fn,
+        persist_result=True,
+        result_serializer="json",
+        retry_condition_fn=transient,
+        **RETRY,
+    )
 
 
 def stored(chosen, config: PipelineConfig):
@@ -54,10 +68,7 @@ def stored(chosen, config: PipelineConfig):
 
 
 def _mine_key(_: TaskRunContext, p: dict) -> str:
-    stage: MineStage = p["stage"]
-    return stage_key(
-        f"mine-{p['kind']}", inputs_digest(stage.inputs), stage.model_dump(mode="json")
-    )
+    return stage_key(f"mine-{p['kind']}", *mine_parts(p["kind"], p["stage"]))
 
 
 @_task(_mine_key)
@@ -79,10 +90,7 @@ def combine(datasets: list[str], out: str) -> str:
 
 
 def _train_key(_: TaskRunContext, p: dict) -> str:
-    config: PipelineConfig = p["config"]
-    preset = repo_path(config.train).read_text()
-    start = model_identity(p["init"]) if p["init"] else None
-    return stage_key("train", dataset_identity(p["dataset"]), preset, config.train_overrides, start)
+    return stage_key("train", *train_parts(p["config"], p["dataset"], p["init"]))
 
 
 @_task(_train_key)
@@ -113,12 +121,7 @@ def index(model: str, dataset: str, documents: int | None, out: str) -> str:
 
 
 def _evaluate_key(_: TaskRunContext, p: dict) -> str:
-    config: PipelineConfig = p["config"]
-    settings = [config.eval_profile, config.eval_overrides, config.eval_baselines]
-    settings.append(config.eval_data.model_dump(mode="json"))
-    models = [model_identity(m) for m in p["models"]]
-    code = dataset_identity(p["code_pairs"]) if p["code_pairs"] else None
-    return stage_key("evaluate", models, code, settings)
+    return stage_key("evaluate", *evaluate_parts(p["config"], p["models"], p["code_pairs"]))
 
 
 @_task(_evaluate_key)

@@ -12,7 +12,7 @@ from typing import Literal
 
 from cpt_core.config import Strict, load_preset
 from cpt_core.eval.senteval import TASKS
-from cpt_core.paths import REPO, repo_path
+from cpt_core.paths import REPO, repo_path, shared_data
 
 Family = Literal["probe", "sts", "search", "code", "zeroshot", "knn"]
 FAMILIES: tuple[Family, ...] = ("probe", "sts", "search", "code", "zeroshot", "knn")
@@ -70,10 +70,39 @@ class EvalData(Strict):
     cosqa: Path | None = None
     code_pairs: tuple[str, ...] = ()  # pair shards (test split) or CodeSearchNet jsonl
 
+    def located(self, families: tuple[Family, ...]) -> EvalData:
+        """The sets `families` read, located: unset ones point into ../shared/data (only
+        those, so a search-only evaluation needs no SentEval on disk)."""
+        wanted, found = set(families), {}
+        if wanted & {"probe", "zeroshot", "knn"}:  # SST-2 for zero-shot and k-NN is SentEval's
+            found["senteval"] = self.senteval or shared_data("senteval")
+        if "sts" in wanted:
+            found["stsb"] = self.stsb or shared_data("sts", "stsbenchmark", "sts-test.csv")
+            found["sick"] = self.sick or shared_data("sts", "sick", "SICK_test_annotated.txt")
+        if "search" in wanted:
+            found["beir"] = self.beir or (shared_data("beir", "scifact"),)
+        if "code" in wanted:
+            found["cosqa"] = self.cosqa or shared_data("code", "cosqa")
+        return self.model_copy(update=found)
+
+    def read_by(self, families: tuple[Family, ...]) -> list[Path]:
+        """The files and folders an evaluation of `families` reads, so a cache can key on
+        their content."""
+        located, wanted = self.located(families), set(families)
+        paths = [located.senteval] if wanted & {"probe", "zeroshot", "knn"} else []
+        paths += [located.stsb, located.sick] if "sts" in wanted else []
+        paths += list(located.beir) if "search" in wanted else []
+        paths += [located.cosqa, *map(Path, located.code_pairs)] if "code" in wanted else []
+        return paths
+
+
+def profile_path(profile: str) -> Path:
+    """`quick` or `full` name configs/eval-NAME.yaml; anything ending in .yaml is a file."""
+    named = not profile.endswith((".yaml", ".yml"))
+    return REPO / "configs" / f"eval-{profile}.yaml" if named else repo_path(profile)
+
 
 def load_profile(profile: str, overrides: dict | None = None) -> EvalProfile:
-    """`quick` or `full` (configs/eval-NAME.yaml), or a profile's YAML file, with dotted
-    overrides like `search.queries=100`."""
-    named = not profile.endswith((".yaml", ".yml"))
-    path = REPO / "configs" / f"eval-{profile}.yaml" if named else repo_path(profile)
-    return load_preset(EvalProfile, path, **(overrides or {}))
+    """A profile (`quick`, `full` or a YAML file) with dotted overrides like
+    `search.queries=100`."""
+    return load_preset(EvalProfile, profile_path(profile), **(overrides or {}))

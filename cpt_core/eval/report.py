@@ -13,6 +13,7 @@ from pathlib import Path
 from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
 
 from cpt_core.eval.profile import FAMILIES
+from cpt_core.staging import atomic_file
 
 TITLES = {
     "probe": "Linear probe (SentEval), accuracy",
@@ -25,8 +26,9 @@ TITLES = {
 
 
 def write_report(results: dict, folder: Path) -> Path:
+    """report.md and its charts, then results.json: written last (and whole, by rename), it
+    marks the folder complete, so an interrupted report is redone rather than served."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     models = list(results["models"])
     lines = [
         f"# Evaluation report ({results['profile']['name']} profile)",
@@ -43,6 +45,8 @@ def write_report(results: dict, folder: Path) -> Path:
     lines += ["", "## Time per model (seconds)", "", *_timings(results)]
     path = folder / "report.md"
     path.write_text("\n".join(lines) + "\n")
+    with atomic_file(folder / "results.json") as staging:
+        staging.write_text(json.dumps(results, indent=2) + "\n")
     return path
 
 

@@ -30,7 +30,6 @@ from cpt_core.eval.retrievers import BM25Retriever, DenseRetriever, Retriever
 from cpt_core.eval.search import codesearchnet, evaluate_search, sample_search
 from cpt_core.eval.senteval import ProbeTask, cap_per_class, capped, load_task
 from cpt_core.eval.sts import StsSet, read_sick, read_stsb, spearman
-from cpt_core.paths import shared_data
 
 BM25 = "bm25"
 HEADLINE = {
@@ -71,18 +70,19 @@ def with_baselines(references: list[str]) -> list[str]:
 
 def load_sets(profile: EvalProfile, data: EvalData) -> Sets:
     sets, seed, wanted = Sets(), profile.seed, set(profile.families)
+    data = data.located(profile.families)
     if "probe" in wanted:
-        root = data.senteval or shared_data("senteval")
+        root = data.senteval
         sets.probe = [
             capped(load_task(root, name), profile.probe.per_class, seed)
             for name in profile.probe.tasks
         ]
     if "sts" in wanted:
-        stsb = data.stsb or shared_data("sts", "stsbenchmark", "sts-test.csv")
-        sick = data.sick or shared_data("sts", "sick", "SICK_test_annotated.txt")
+        stsb = data.stsb
+        sick = data.sick
         sets.sts = [s.sample(profile.sts.pairs, seed) for s in (read_stsb(stsb), read_sick(sick))]
     if "search" in wanted:
-        for folder in data.beir or (shared_data("beir", "scifact"),):
+        for folder in data.beir:
             full = read_beir(folder, "test")
             search = profile.search
             sets.search[Path(folder).name] = sample_search(
@@ -90,13 +90,13 @@ def load_sets(profile: EvalProfile, data: EvalData) -> Sets:
             )
     if "code" in wanted:
         code = profile.code
-        cosqa = read_cosqa(data.cosqa or shared_data("code", "cosqa"))
+        cosqa = read_cosqa(data.cosqa)
         sets.cosqa = sample_search(cosqa, code.cosqa_queries, code.cosqa_documents, seed)
         for spec in data.code_pairs:
             for language, pairs in read_code_pairs(spec).items():
                 sets.code_pairs[f"{Path(spec).name}/{language}"] = pairs
     if wanted & {"zeroshot", "knn"}:
-        sst2 = load_task(data.senteval or shared_data("senteval"), "SST2")
+        sst2 = load_task(data.senteval, "SST2")
         knn = profile.knn
         sets.sst2 = ProbeTask(
             "SST2",
