@@ -14,9 +14,11 @@ import hashlib
 import math
 import os
 import posixpath
+import shutil
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -27,6 +29,7 @@ from cpt_core.data.dead_letter import DeadLetter
 from cpt_core.data.manifest import MANIFEST_NAME, Manifest, ShardEntry
 from cpt_core.data.writer import encode_shard
 from cpt_core.errors import CptError
+from cpt_core.staging import publish_dir
 
 # "_" keeps it out of Parquet dataset discovery (pyarrow and Spark skip "_" and "." names)
 DEAD_LETTERS = "_dead_letters"
@@ -215,7 +218,8 @@ def publish(staging: str, output: str, names: list[str]) -> None:
     ):
         return
     if is_local(output):
-        os.rename(staging, output)
+        publish_dir(Path(staging), Path(output), replace=False)  # a twin's finished one stays
+        shutil.rmtree(staging, ignore_errors=True)
         return
     sources = [posixpath.join(staging, n) for n in [*names, MANIFEST_NAME]]
     targets = [posixpath.join(output, n) for n in [*names, MANIFEST_NAME]]

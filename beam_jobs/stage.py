@@ -19,8 +19,10 @@ from beam_jobs.dataset import finished
 from beam_jobs.logs import quiet_beam
 from cpt_core.data.manifest import MANIFEST_NAME, Manifest
 from cpt_core.errors import CptError
+from cpt_core.locks import locked
 from cpt_core.pipeline.config import MineStage
 from cpt_core.pipeline.sources import resolve_source
+from cpt_core.staging import atomic_dir
 
 JOBS = {"code": "beam_jobs.extract_code_pairs", "text": "beam_jobs.extract_text_pairs"}
 
@@ -28,32 +30,34 @@ JOBS = {"code": "beam_jobs.extract_code_pairs", "text": "beam_jobs.extract_text_
 def mine_stage(kind: str, stage: MineStage, out: Path) -> Manifest:
     """Mine into `out`; on a remote runner the job writes to the runner's output and the
     dataset is copied back (a finished remote dataset is fetched, not mined again)."""
-    if (out / MANIFEST_NAME).is_file():
+    with locked(out):
+        if (out / MANIFEST_NAME).is_file():
+            return Manifest.read(out)
+        shutil.rmtree(out, ignore_errors=True)
+        quiet_beam()
+        target = stage.beam.target(out.name) if stage.beam.remote else str(out)
+        if not finished(target):
+            inputs = [resolve_source(spec) for spec in stage.inputs]
+            mine = importlib.import_module(JOBS[kind]).mine
+            overrides = dict(stage.overrides)
+            mine(inputs, [], target, stage.config, overrides, beam_args=stage.beam.args())
+        if stage.beam.remote:
+            fetch_dataset(target, out)
         return Manifest.read(out)
-    shutil.rmtree(out, ignore_errors=True)
-    quiet_beam()
-    target = stage.beam.target(out.name) if stage.beam.remote else str(out)
-    if not finished(target):
-        inputs = [resolve_source(spec) for spec in stage.inputs]
-        mine = importlib.import_module(JOBS[kind]).mine
-        overrides = dict(stage.overrides)
-        mine(inputs, [], target, stage.config, overrides, beam_args=stage.beam.args())
-    if stage.beam.remote:
-        fetch_dataset(target, out)
-    return Manifest.read(out)
 
 
 def fetch_dataset(source: str, folder: Path) -> None:
-    """Copy a finished dataset (from any Beam filesystem) into a local folder, manifest last,
-    so an interrupted copy leaves a folder without a manifest: incomplete, and redone."""
+    """Copy a finished dataset (from any Beam filesystem) into a local folder, whole or not
+    at all (cpt_core.staging): an interrupted copy leaves nothing, and is redone."""
     prefix = source.rstrip("/") + "/"
     files = [m.path for m in FileSystems.match([prefix + "**"])[0].metadata_list]
     files.sort(key=lambda path: path.endswith("/" + MANIFEST_NAME))
     if not files or not files[-1].endswith("/" + MANIFEST_NAME):
         raise CptError(f"{source} has no {MANIFEST_NAME}: the mining job there did not finish")
-    for path in files:
-        local = folder / path.removeprefix(prefix)
-        local.parent.mkdir(parents=True, exist_ok=True)
-        remote = FileSystems.open(path, compression_type="uncompressed")
-        with remote, local.open("wb") as copy:
-            shutil.copyfileobj(remote, copy, 1 << 24)
+    with atomic_dir(folder, replace=False) as staging:
+        for path in files:
+            local = staging / path.removeprefix(prefix)
+            local.parent.mkdir(parents=True, exist_ok=True)
+            remote = FileSystems.open(path, compression_type="uncompressed")
+            with remote, local.open("wb") as copy:
+                shutil.copyfileobj(remote, copy, 1 << 24)

@@ -50,21 +50,25 @@ def mining(
 
 
 def announce_if_new(config: PipelineConfig, preset: str, overrides: dict, mined: dict) -> bool:
-    """Emit DATASET_CHANGED for a dataset no model was trained on and nobody announced."""
-    registry = Registry.read(config.out)
+    """Emit DATASET_CHANGED for a dataset no model was trained on and nobody announced (under
+    the registry's lock: two mining runs of one dataset announce it once)."""
     identity = dataset_identity(mined["dataset"])
-    if not registry.needs_training(identity):
-        print(f"dataset {identity[:12]} already trained on or announced: nothing to retrain")
-        return False
-    previous = registry.current.dataset if registry.current else None
-    # code_pairs is always there (None for a text-only preset): the trigger's template reads it
-    payload = {"preset": preset, "overrides": overrides, "previous": previous, "code_pairs": None}
-    emit_event(
-        event=DATASET_CHANGED,
-        resource={"prefect.resource.id": f"cpt.dataset.{identity}", "cpt.pipeline": config.name},
-        payload=payload | mined,
-    )
-    registry.announced.append(identity)
-    registry.write(config.out)
+    with Registry.updated(config.out) as registry:
+        if not registry.needs_training(identity):
+            print(f"dataset {identity[:12]} already trained on or announced: nothing to retrain")
+            return False
+        previous = registry.current.dataset if registry.current else None
+        # code_pairs is always there (None for a text-only preset): the trigger's template
+        # reads it
+        payload = {"preset": preset, "overrides": overrides, "previous": previous}
+        emit_event(
+            event=DATASET_CHANGED,
+            resource={
+                "prefect.resource.id": f"cpt.dataset.{identity}",
+                "cpt.pipeline": config.name,
+            },
+            payload=payload | {"code_pairs": None} | mined,
+        )
+        registry.announced.append(identity)
     print(f"new dataset {identity[:12]} (model trained on {str(previous)[:12]}): announced")
     return True

@@ -59,25 +59,24 @@ def judge(
     dataset: str,
     evaluated: dict,
 ) -> bool:
-    """Promote the new model unless the current one scored higher in the same evaluation."""
-    registry = Registry.read(config.out)
-    judged = [e.kept for e in registry.history if e.candidate.model == model]
-    if judged:
-        return judged[-1]  # a rerun (all cache hits): this model was judged already
+    """Promote the new model unless the current one scored higher in the same evaluation
+    (under the registry's lock: a second pipeline on the run folder sees this judgement)."""
     references = [model, *([current.model] if current else [])]
     score = scores(evaluated["results"], references)
-    report = evaluated["report"]
     candidate = ModelRecord(
         model=model,
         dataset=dataset_identity(dataset),
         index=index,
         score=score[model],
-        report=report,
+        report=evaluated["report"],
     )
     if current:
         current = current.model_copy(update={"score": score[current.model]})
-    kept = registry.judge(candidate, current)
-    registry.write(config.out)
+    with Registry.updated(config.out) as registry:
+        judged = [e.kept for e in registry.history if e.candidate.model == model]
+        if judged:
+            return judged[-1]  # a rerun (all cache hits): this model was judged already
+        kept = registry.judge(candidate, current)
     verdict = "kept" if kept else "not kept (the current model scored higher)"
     rival = f" vs current {current.score}" if current else ""
     print(f"candidate score {candidate.score}{rival}: {verdict}")

@@ -9,4 +9,7 @@ for pool in cpt-cpu cpt-gpu; do
   "$prefect" work-pool inspect "$pool" >/dev/null 2>&1 ||
     "$prefect" work-pool create "$pool" --type process >/dev/null
 done
+# Every deployment that trains (weekly, train-evaluate, retrain) runs on cpt-gpu: one flow run
+# at a time there, so a retrain never trains on the GPUs the weekly run is using.
+"$prefect" work-pool set-concurrency-limit cpt-gpu 1 >/dev/null
 "$prefect" --no-prompt deploy --all --prefect-file infra/prefect.yaml

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cpt_core.data.schema import SCHEMA_VERSION
 from cpt_core.errors import CptError
+from cpt_core.staging import atomic_file
 
 MANIFEST_NAME = "manifest.json"
 
@@ -57,11 +57,10 @@ class Manifest:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
 
     def write(self, folder: Path) -> Path:
-        """Write atomically (temp file + rename): a reader never sees half a manifest."""
+        """Written whole (cpt_core.staging): a reader never sees half a manifest."""
         target = folder / MANIFEST_NAME
-        tmp = folder / f".{MANIFEST_NAME}.tmp"
-        tmp.write_text(self.to_json())
-        os.replace(tmp, target)
+        with atomic_file(target) as staging:
+            staging.write_text(self.to_json())
         return target
 
     @classmethod

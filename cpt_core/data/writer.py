@@ -6,8 +6,6 @@ manifest is written, so a crash leaves no folder that looks like a complete data
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -20,6 +18,7 @@ from cpt_core import __version__
 from cpt_core.data.manifest import Manifest, ShardEntry
 from cpt_core.data.schema import PAIR_SCHEMA
 from cpt_core.errors import CptError
+from cpt_core.staging import atomic_dir
 
 ROWS_PER_SHARD = 100_000
 ROW_GROUP_ROWS = 8_192  # the trainer shuffles within a row group: keep them modest
@@ -39,9 +38,7 @@ def write_dataset(
     folder = Path(folder)
     if folder.exists():
         raise CptError(f"output {folder} already exists; remove it or choose another path")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-    try:
+    with atomic_dir(folder, replace=False) as staging:
         shards, by_split, by_language = _write_shards(rows, staging, rows_per_shard)
         if not shards:
             raise CptError(f"no pairs to write to {folder}: the input produced none")
@@ -61,10 +58,7 @@ def write_dataset(
             created=datetime.now(UTC).isoformat(timespec="seconds"),
         )
         manifest.write(staging)
-        staging.rename(folder)
-        return manifest
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    return manifest
 
 
 def shard_name(index: int) -> str:

@@ -11,7 +11,6 @@ folder is written under a temporary name and renamed when complete.
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,10 +21,11 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from cpt_core.errors import CptError
-from cpt_core.eval.encoders import load_encoder
+from cpt_core.eval.encoders import TextEncoder, load_encoder
 from cpt_core.index.corpus import corpus_files, corpus_identity, read_corpus
 from cpt_core.index.faiss_index import Kind, choose_kind, make_index, recall_against_exact
 from cpt_core.index.meta import IndexMeta
+from cpt_core.staging import atomic_dir
 
 
 def build_index(
@@ -39,9 +39,19 @@ def build_index(
     files = corpus_files(corpus)
     encoder = load_encoder(model, max_length, batch_size)
     out = Path(out)
-    staging = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    with atomic_dir(out) as staging:
+        return _build(files, encoder, staging, corpus, model, kind, max_length)
+
+
+def _build(
+    files: list[Path],
+    encoder: TextEncoder,
+    staging: Path,
+    corpus: str | Path,
+    model: str,
+    kind: Kind,
+    max_length: int | None,
+) -> IndexMeta:
     rows, dim, seen = 0, 0, set()
     table = pa.schema([("id", pa.string()), ("text", pa.string())])
     with (
@@ -81,7 +91,4 @@ def build_index(
     (staging / "meta.json").write_text(json.dumps(meta.model_dump(), indent=2) + "\n")
     del vectors
     (staging / "vectors.f32").unlink()
-    if out.exists():
-        shutil.rmtree(out)
-    staging.rename(out)
     return meta

@@ -7,14 +7,13 @@ Any transformers user can load the weights; cpt.json says how to use them as an 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
 from cpt_core.errors import CptError
 from cpt_core.model.delimiters import Delimiters
+from cpt_core.staging import atomic_dir
 
 CPT_JSON = "cpt.json"
 
@@ -44,14 +43,11 @@ def read_meta(folder: Path) -> CptMeta | None:
 
 
 def save_model(encoder, meta: CptMeta, folder: Path) -> Path:
-    """Write into a temp sibling, then swap in, so a crash never leaves half a model."""
+    """Written whole or not at all (cpt_core.staging), so a crash never leaves half a model."""
     folder = Path(folder)
-    staging = folder.with_name(f".{folder.name}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    encoder.backbone.save_pretrained(staging)
-    encoder.tokenizer.tokenizer.save_pretrained(staging)
-    (staging / CPT_JSON).write_text(json.dumps(meta.model_dump(mode="json"), indent=2) + "\n")
-    if folder.exists():
-        shutil.rmtree(folder)
-    os.replace(staging, folder)
+    with atomic_dir(folder) as staging:
+        encoder.backbone.save_pretrained(staging)
+        encoder.tokenizer.tokenizer.save_pretrained(staging)
+        meta_json = json.dumps(meta.model_dump(mode="json"), indent=2) + "\n"
+        (staging / CPT_JSON).write_text(meta_json)
     return folder

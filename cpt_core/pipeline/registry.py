@@ -10,12 +10,16 @@ both scores, so the history shows every retraining, not only the winners.
 
 from __future__ import annotations
 
-import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from statistics import mean
 
 from pydantic import BaseModel, Field
+
+from cpt_core.locks import locked
+from cpt_core.staging import atomic_file
 
 REGISTRY_NAME = "registry.json"
 
@@ -46,12 +50,21 @@ class Registry(BaseModel):
         return cls.model_validate_json(path.read_text()) if path.is_file() else cls()
 
     def write(self, out: str | Path) -> None:
-        """Write a sibling file and rename it over the old one: readers never see half."""
+        """Written whole (cpt_core.staging): readers never see half a registry."""
         path = Path(out) / REGISTRY_NAME
         path.parent.mkdir(parents=True, exist_ok=True)
-        staging = path.with_suffix(".json.tmp")
-        staging.write_text(self.model_dump_json(indent=2) + "\n")
-        os.replace(staging, path)
+        with atomic_file(path) as staging:
+            staging.write_text(self.model_dump_json(indent=2) + "\n")
+
+    @classmethod
+    @contextmanager
+    def updated(cls, out: str | Path) -> Iterator[Registry]:
+        """Read, change and write the registry under its lock: two judges (two pipelines on
+        one run folder) each see the other's judgement instead of writing over it."""
+        with locked(Path(out) / REGISTRY_NAME):
+            registry = cls.read(out)
+            yield registry
+            registry.write(out)
 
     def needs_training(self, dataset: str) -> bool:
         """True for a dataset the current model was not trained on and nobody has announced."""

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sysconfig
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 from cpt_core.errors import CptError
 from cpt_core.paths import shared_data
 from cpt_core.pretrained.cache import cache_root
+from cpt_core.staging import atomic_dir
 
 
 def resolve_source(spec: str) -> str:
@@ -47,9 +47,10 @@ def debian_package(package: str) -> Path:
     debs = sorted(root.glob(f"{package}_*.deb"))
     if not debs:
         raise CptError(f"apt-get download {package} produced no .deb")
-    staging = root / ".unpacking"
-    subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(staging)], check=True)
-    (staging / "usr").rename(root / "usr")  # the rename marks the tree complete
-    shutil.rmtree(staging)
-    debs[-1].unlink()
+    with atomic_dir(root / "usr", replace=False) as staging:  # its rename marks it complete
+        subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(staging)], check=True)
+        for entry in (staging / "usr").iterdir():  # the package's usr/ becomes root/usr
+            entry.rename(staging / entry.name)
+        (staging / "usr").rmdir()
+    debs[-1].unlink(missing_ok=True)
     return root

@@ -20,6 +20,7 @@ from cpt_core.data.reader import resolve_shards
 from cpt_core.data.writer import write_dataset
 from cpt_core.dedup.minhash import exact_key
 from cpt_core.errors import CptError
+from cpt_core.locks import locked
 from cpt_core.paths import repo_path
 from cpt_core.pipeline.config import PipelineConfig
 
@@ -27,29 +28,30 @@ from cpt_core.pipeline.config import PipelineConfig
 def combine_stage(datasets: list[Path], out: Path) -> Manifest:
     """One training dataset from several: rows keep their split; a pair whose normalised
     document side already came from another dataset is dropped and counted."""
-    if (out / MANIFEST_NAME).is_file():
-        return Manifest.read(out)
-    shutil.rmtree(out, ignore_errors=True)
-    seen: set[str] = set()
-    duplicates = 0
-    rows = []
-    for folder in datasets:
-        for shard in resolve_shards(folder):
-            for row in pq.read_table(shard).to_pylist():
-                key = exact_key(row["y"])
-                if key in seen:
-                    duplicates += 1
-                    continue
-                seen.add(key)
-                rows.append(row)
-    return write_dataset(
-        rows,
-        out,
-        kind="mixed",
-        inputs=[str(d) for d in datasets],
-        config={"sources": [Manifest.read(d).identity() for d in datasets]},
-        extra_counts={"duplicates_across_sources": duplicates},
-    )
+    with locked(out):
+        if (out / MANIFEST_NAME).is_file():
+            return Manifest.read(out)
+        shutil.rmtree(out, ignore_errors=True)
+        seen: set[str] = set()
+        duplicates = 0
+        rows = []
+        for folder in datasets:
+            for shard in resolve_shards(folder):
+                for row in pq.read_table(shard).to_pylist():
+                    key = exact_key(row["y"])
+                    if key in seen:
+                        duplicates += 1
+                        continue
+                    seen.add(key)
+                    rows.append(row)
+        return write_dataset(
+            rows,
+            out,
+            kind="mixed",
+            inputs=[str(d) for d in datasets],
+            config={"sources": [Manifest.read(d).identity() for d in datasets]},
+            extra_counts={"duplicates_across_sources": duplicates},
+        )
 
 
 def train_stage(
@@ -60,12 +62,13 @@ def train_stage(
     preset's base model."""
     from cpt_core.train.launch import train_on_devices
 
-    model = out / "model"
-    if (model / "config.json").is_file():
-        return model
-    if init is not None:
-        overrides = {**overrides, **warm_start(init)}
-    return train_on_devices(repo_path(preset), overrides, dataset, out, devices)
+    with locked(out):
+        model = out / "model"
+        if (model / "config.json").is_file():
+            return model
+        if init is not None:
+            overrides = {**overrides, **warm_start(init)}
+        return train_on_devices(repo_path(preset), overrides, dataset, out, devices)
 
 
 def warm_start(model: Path) -> dict:
@@ -80,24 +83,25 @@ def warm_start(model: Path) -> dict:
 
 def index_stage(model: Path, dataset: Path, documents: int | None, out: Path) -> Path:
     """A FAISS index of the dataset's held-out documents (test split), capped for CPU runs."""
-    from cpt_core.index.build import build_index
+    with locked(out):
+        from cpt_core.index.build import build_index
 
-    if (out / "meta.json").is_file():
+        if (out / "meta.json").is_file():
+            return out
+        corpus = out.with_name(f"{out.name}-corpus.jsonl")
+        held_out = (
+            {"_id": row["pair_id"], "text": row["y"]}
+            for shard in resolve_shards(dataset)
+            for row in pq.read_table(shard, columns=["pair_id", "y", "split"]).to_pylist()
+            if row["split"] == "test"
+        )
+        rows = list(islice(held_out, documents))  # reads shards only until the cap is reached
+        if not rows:
+            raise CptError(f"{dataset} has no held-out (test split) documents to index")
+        corpus.parent.mkdir(parents=True, exist_ok=True)
+        corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        build_index(corpus, str(model), out, max_length=128)
         return out
-    corpus = out.with_name(f"{out.name}-corpus.jsonl")
-    held_out = (
-        {"_id": row["pair_id"], "text": row["y"]}
-        for shard in resolve_shards(dataset)
-        for row in pq.read_table(shard, columns=["pair_id", "y", "split"]).to_pylist()
-        if row["split"] == "test"
-    )
-    rows = list(islice(held_out, documents))  # reads shards only until the cap is reached
-    if not rows:
-        raise CptError(f"{dataset} has no held-out (test split) documents to index")
-    corpus.parent.mkdir(parents=True, exist_ok=True)
-    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    build_index(corpus, str(model), out, max_length=128)
-    return out
 
 
 def evaluate_stage(
@@ -106,17 +110,18 @@ def evaluate_stage(
     """The models side by side (and beside the baselines, if the preset asks) on the eval
     suite, plus code search on the mined repositories' held-out split when code was mined;
     report.md, PNGs and results.json in `out`."""
-    from cpt_core.eval.profile import load_profile
-    from cpt_core.eval.report import write_report
-    from cpt_core.eval.suite import evaluate, with_baselines
+    with locked(out):
+        from cpt_core.eval.profile import load_profile
+        from cpt_core.eval.report import write_report
+        from cpt_core.eval.suite import evaluate, with_baselines
 
-    if (out / "results.json").is_file():
-        return out / "report.md", json.loads((out / "results.json").read_text())
-    chosen = load_profile(config.eval_profile, config.eval_overrides)
-    references = [str(m) for m in models]
-    references = with_baselines(references) if config.eval_baselines else references
-    data = config.eval_data
-    if code_pairs is not None:
-        data = data.model_copy(update={"code_pairs": (*data.code_pairs, str(code_pairs))})
-    results = evaluate(references, chosen, data)
-    return write_report(results, out), results
+        if (out / "results.json").is_file():
+            return out / "report.md", json.loads((out / "results.json").read_text())
+        chosen = load_profile(config.eval_profile, config.eval_overrides)
+        references = [str(m) for m in models]
+        references = with_baselines(references) if config.eval_baselines else references
+        data = config.eval_data
+        if code_pairs is not None:
+            data = data.model_copy(update={"code_pairs": (*data.code_pairs, str(code_pairs))})
+        results = evaluate(references, chosen, data)
+        return write_report(results, out), results

