@@ -23,6 +23,7 @@ from pathlib import Path
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from beam_jobs.balance import balance
 from beam_jobs.inputs import is_local
 from cpt_core import __version__
 from cpt_core.data.dead_letter import DeadLetter
@@ -166,7 +167,9 @@ def nest_counts(flat: list[tuple[tuple[str, str], int]]) -> dict:
     nested: dict[str, dict[str, int]] = {}
     for (group, name), n in sorted(flat):
         nested.setdefault(group, {})[name] = n
-    return {"rows": sum(nested.get("by_split", {}).values()), **nested}
+    accounted = balance(nested)
+    totals = {"rows": sum(nested.get("by_split", {}).values()), **nested}
+    return totals | ({"balance": accounted} if accounted else {})
 
 
 def pair_key(row: dict) -> str:

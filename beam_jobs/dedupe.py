@@ -96,18 +96,25 @@ def _near_in_bucket(bucket, threshold: float) -> Iterable[str]:
     members = list(bucket[1])
     if len(members) < 2:
         return
-    representatives: list[np.ndarray] = []
+    representatives: dict[str, np.ndarray] = {}
     for ident, packed in sorted(members):
+        if ident in representatives:  # a second copy under the same id is no neighbour
+            continue
         sig = np.frombuffer(packed, dtype=np.uint64)
-        if any(jaccard(sig, rep) >= threshold for rep in representatives):
+        if any(jaccard(sig, rep) >= threshold for rep in representatives.values()):
             yield ident
         else:
-            representatives.append(sig)
+            representatives[ident] = sig
 
 
 class _KeepUnlessNear(beam.DoFn):
+    """Elements sharing an id are copies of one (an id hashes the content): one is kept and
+    the others count as exact duplicates, unless the id is near a smaller one, when every
+    copy counts as a near duplicate. Each element lands in one count or is kept."""
+
     def __init__(self):
-        self.dropped = Metrics.counter("cpt", "duplicates/near")
+        self.near = Metrics.counter("cpt", "duplicates/near")
+        self.exact = Metrics.counter("cpt", "duplicates/exact")
 
     def process(self, joined):
         _, groups = joined
@@ -115,7 +122,10 @@ class _KeepUnlessNear(beam.DoFn):
         if not items:
             return
         if list(groups["dropped"]):
-            self.dropped.inc()
-            yield beam.pvalue.TaggedOutput(COUNTS, (("duplicates", "near"), 1))
-        else:
-            yield items[0]
+            self.near.inc(len(items))
+            yield beam.pvalue.TaggedOutput(COUNTS, (("duplicates", "near"), len(items)))
+            return
+        yield items[0]
+        if len(items) > 1:
+            self.exact.inc(len(items) - 1)
+            yield beam.pvalue.TaggedOutput(COUNTS, (("duplicates", "exact"), len(items) - 1))

@@ -22,6 +22,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from beam_jobs.balance import INPUTS, OUTCOMES, as_outcomes
 from beam_jobs.dataset import WriteDataset, pair_key
 from beam_jobs.dedupe import COUNTS, KEPT, ExactDedupe, NearDedupe
 from beam_jobs.inputs import is_local
@@ -34,7 +35,7 @@ from cpt_core.code.licence import LICENCE_FILES, detect_licence
 from cpt_core.code.mine import mine_file
 from cpt_core.code.sources import SourceFile, read_repository
 from cpt_core.data.dead_letter import DeadLetter
-from cpt_core.data.filtered import Filtered
+from cpt_core.data.filtered import Filtered, Found
 from cpt_core.data.manifest import Manifest
 
 FILES, LICENCES, DEAD, PAIRS = "files", "licences", "dead", "pairs"
@@ -105,9 +106,13 @@ class MineFiles(beam.DoFn):
         Metrics.counter("cpt", f"files/{spec.name}").inc()
         yield beam.pvalue.TaggedOutput(COUNTS, (("files", spec.name), 1))
         for out in mine_file(file, licences.get(file.repo, "unknown"), self.filters):
-            if isinstance(out, Filtered):
+            if isinstance(out, Found):
+                yield beam.pvalue.TaggedOutput(COUNTS, ((INPUTS, out.unit), out.count))
+            elif isinstance(out, Filtered):
                 Metrics.counter("cpt", f"filtered/{out.reason}").inc(out.count)
                 yield beam.pvalue.TaggedOutput(COUNTS, (("filtered", out.reason), out.count))
+                if out.unit:
+                    yield beam.pvalue.TaggedOutput(COUNTS, ((OUTCOMES, out.reason), out.count))
             elif isinstance(out, DeadLetter):
                 Metrics.counter("cpt", "dead_letters").inc()
                 yield beam.pvalue.TaggedOutput(DEAD, out)
@@ -135,7 +140,11 @@ def build(
     ).with_outputs(COUNTS, DEAD, main=PAIRS)
     exact = mined[PAIRS] | "ExactDedupe" >> ExactDedupe(_code_hash, pair_key)
     near = exact[KEPT] | "NearDedupe" >> NearDedupe(_code, pair_key, config.dedupe.near_threshold)
-    counts = (mined[COUNTS], exact[COUNTS], near[COUNTS]) | "Counts" >> beam.Flatten()
+    functions = (  # every function lands in one outcome: filtered above, a duplicate or kept
+        (exact[COUNTS], near[COUNTS]) | "Duplicates" >> beam.Flatten() | as_outcomes("Dropped"),
+        near[KEPT] | "Kept" >> beam.Map(lambda _: ((OUTCOMES, "kept"), 1)),
+    )
+    counts = (mined[COUNTS], exact[COUNTS], near[COUNTS], *functions) | "Counts" >> beam.Flatten()
     dead = (repos[DEAD], mined[DEAD]) | "Dead" >> beam.Flatten()
     parts = {"rows": near[KEPT], "counts": counts, "dead": dead}
     _ = parts | "Write" >> WriteDataset(

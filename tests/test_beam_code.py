@@ -112,6 +112,15 @@ def test_pipeline_outputs_with_assert_that(repos, tmp_path):
     assert counts["filtered"]["file_with_syntax_errors"] == 1
     assert counts["files"] == {"go": 1, "python": 9}
     assert sum(counts["dead_letters"].values()) == 6
+    balance = counts["balance"]  # every function found lands in exactly one outcome
+    assert balance["unit"] == "function" and balance["inputs"] == 10
+    assert balance["outcomes"] == {
+        "duplicates_exact": 2,
+        "duplicates_near": 1,
+        "function_with_syntax_errors": 1,
+        "kept": 5,
+        "undocumented": 1,
+    }
     assert not (tmp_path / ".stage").exists()  # renamed into place
 
 

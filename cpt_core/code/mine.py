@@ -14,10 +14,12 @@ from cpt_core.code.filters import DEFAULT_FILTERS, FilterConfig, file_reason, fu
 from cpt_core.code.languages import language_for
 from cpt_core.code.sources import SourceFile
 from cpt_core.data.dead_letter import DeadLetter
-from cpt_core.data.filtered import Filtered
+from cpt_core.data.filtered import Filtered, Found
 from cpt_core.data.schema import pair_id
 from cpt_core.data.split import split_for
 from cpt_core.dedup.minhash import exact_key
+
+FUNCTION = "function"  # the code miner's unit of account (counts.balance)
 
 
 def file_refusal(
@@ -45,15 +47,16 @@ def mine_file(
         yield refused
         return
     result = extract(file.data, spec.name)
+    yield Found(FUNCTION, result.broken + result.undocumented + len(result.functions))
     if result.error_nodes:
         yield Filtered("file_with_syntax_errors")  # counted once per file; its good parts go on
     if result.broken:
-        yield Filtered("function_with_syntax_errors", result.broken)
+        yield Filtered("function_with_syntax_errors", result.broken, FUNCTION)
     if result.undocumented:
-        yield Filtered("undocumented", result.undocumented)
+        yield Filtered("undocumented", result.undocumented, FUNCTION)
     for function in result.functions:
         if reason := function_reason(function, config):
-            yield Filtered(reason)
+            yield Filtered(reason, unit=FUNCTION)
             continue
         source = f"{file.repo}/{file.path}"
         meta = {
