@@ -1,8 +1,11 @@
 """The text-mining Beam job end to end on a small crawl with every outcome it must handle."""
 
+import gzip
+import io
 import json
 import subprocess
 import sys
+from itertools import islice
 
 import apache_beam as beam
 import pyarrow.parquet as pq
@@ -10,10 +13,14 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
+from fastwarc.warc import ArchiveIterator, WarcRecordType
 
 from beam_jobs.extract_text_pairs import build, run
 from cpt_core.data.manifest import Manifest
+from cpt_core.paths import shared_data
 from cpt_core.text.config import TextMiningConfig
+
+WGET = shared_data("crawl") / "wget-sample-0000.warc.gz"  # real pages, English, mineable
 
 LIGHTHOUSES = [
     "Lighthouses were built along dangerous coasts to warn ships of rocks and shallow water at night.",
@@ -145,3 +152,32 @@ def test_cli_mines_text_with_a_list_file(crawl, tmp_path, tiny_model):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert "truncated_record" in result.stdout and Manifest.read(out).counts["rows"] > 0
+
+
+def real_pages(count: int) -> list[bytes]:
+    """The first `count` response records of a real crawl, each as uncompressed WARC."""
+    pages = []
+    with WGET.open("rb") as stream:
+        responses = ArchiveIterator(stream, record_types=WarcRecordType.response, parse_http=False)
+        for record in islice(responses, count):
+            out = io.BytesIO()
+            record.write(out)
+            pages.append(out.getvalue())
+    return pages
+
+
+def test_a_decompression_bomb_is_a_dead_letter_and_the_crawl_is_still_mined(tmp_path, tiny_model):
+    """64 MiB of zeros sent as Content-Encoding: gzip (~65 KB), between real crawl pages."""
+    http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: gzip\r\n\r\n"
+    http += gzip.compress(bytes(64 << 20))
+    bomb = (
+        b"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:bomb>\r\n"
+        b"WARC-Target-URI: https://bomb.example/\r\n"
+        b"Content-Type: application/http; msgtype=response\r\nContent-Length: %d\r\n\r\n"
+    ) % len(http)
+    first, *rest = real_pages(3)
+    warc = tmp_path / "bomb.warc"
+    warc.write_bytes(b"".join([first, bomb, http, b"\r\n\r\n", *rest]))
+    in_process = ["--direct_num_workers=1", "--direct_running_mode=in_memory"]  # 20 s less start-up
+    manifest = run([str(warc)], str(tmp_path / "out"), config(tiny_model), in_process)
+    assert manifest.counts["dead_letters"] == {"too_large": 1} and manifest.counts["rows"] > 0

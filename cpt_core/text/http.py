@@ -2,7 +2,9 @@
 
 WARC response records keep the raw HTTP message. Common Crawl stores bodies already
 de-chunked and inflated, but other crawlers (wget, Heritrix) keep `Transfer-Encoding: chunked`
-and `Content-Encoding: gzip` as sent, so both are undone here.
+and `Content-Encoding: gzip` as sent, so both are undone here. A few MB of gzip, deflate or
+brotli can inflate to gigabytes (a decompression bomb), so a body is inflated only up to the
+size cap and a larger one is refused before it is ever held in memory.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ import brotli
 
 class MalformedHttp(ValueError):
     """The HTTP message cannot be parsed or its body cannot be decoded."""
+
+
+class BodyTooLarge(ValueError):
+    """The decoded body would be larger than the size cap."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,8 @@ class HttpResponse:
         return None
 
 
-def parse_response(block: bytes) -> HttpResponse:
+def parse_response(block: bytes, max_bytes: int) -> HttpResponse:
+    """The response in a WARC block; its decoded body is at most `max_bytes` long."""
     head, sep, body = block.partition(b"\r\n\r\n")
     if not sep:
         head, sep, body = block.partition(b"\n\n")  # line endings rewritten to LF
@@ -49,7 +56,8 @@ def parse_response(block: bytes) -> HttpResponse:
     headers = {k.lower(): str(v) for k, v in message.items()}
     if "chunked" in headers.get("transfer-encoding", "").lower():
         body = dechunk(body)
-    return HttpResponse(int(parts[1]), headers, inflate(body, headers.get("content-encoding", "")))
+    body = inflate(body, headers.get("content-encoding", ""), max_bytes)
+    return HttpResponse(int(parts[1]), headers, body)
 
 
 def dechunk(body: bytes) -> bytes:
@@ -75,20 +83,38 @@ def dechunk(body: bytes) -> bytes:
         pos = after + 1
 
 
-def inflate(body: bytes, encoding: str) -> bytes:
-    """Undo Content-Encoding. Common Crawl (2014) kept `gzip` headers on bodies it had already
-    inflated, so a "gzip" body without the gzip magic number is taken as it is."""
+def inflate(body: bytes, encoding: str, max_bytes: int) -> bytes:
+    """Undo Content-Encoding, producing at most `max_bytes`: more raises BodyTooLarge.
+
+    Common Crawl (2014) kept `gzip` headers on bodies it had already inflated, so a "gzip" body
+    without the gzip magic number is taken as it is.
+    """
     encoding = encoding.strip().lower()
     try:
         if encoding in ("gzip", "x-gzip") and body[:2] == b"\x1f\x8b":
-            return zlib.decompress(body, wbits=47)  # gzip or zlib header, detected
-        if encoding == "deflate":
+            out, done = _inflate_zlib(body, 47, max_bytes)  # gzip or zlib header, detected
+        elif encoding == "deflate":
             try:
-                return zlib.decompress(body)
+                out, done = _inflate_zlib(body, 15, max_bytes)
             except zlib.error:
-                return zlib.decompress(body, wbits=-15)  # raw deflate, as some servers send
-        if encoding == "br":
-            return brotli.decompress(body)
+                out, done = _inflate_zlib(body, -15, max_bytes)  # raw deflate, as some servers send
+        elif encoding == "br":
+            inflater = brotli.Decompressor()
+            out = inflater.process(body, output_buffer_limit=max_bytes + 1)
+            done = inflater.is_finished()
+        else:
+            return body
     except (zlib.error, brotli.error) as exc:
         raise MalformedHttp(f"cannot decode {encoding} body: {exc}") from None
-    return body
+    if len(out) > max_bytes:
+        raise BodyTooLarge(f"{encoding} body inflates past max_record_bytes {max_bytes}")
+    if not done:  # all input used and the stream not ended
+        raise MalformedHttp(f"cannot decode {encoding} body: truncated stream")
+    return out
+
+
+def _inflate_zlib(body: bytes, wbits: int, max_bytes: int) -> tuple[bytes, bool]:
+    """At most max_bytes + 1 bytes of output, and whether the stream ended."""
+    inflater = zlib.decompressobj(wbits)
+    out = inflater.decompress(body, max_bytes + 1)
+    return out, inflater.eof

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from cpt_core.data.dead_letter import DeadLetter
 from cpt_core.text.page import Page
-from cpt_core.text.warc import Item, read_warc
+from cpt_core.text.warc import CHUNK, Item, read_warc
 
 WARC_SUFFIXES = (".warc", ".warc.gz", ".wet", ".wet.gz")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
@@ -63,22 +63,39 @@ def _reader(location: str, open_stream: Opener, max_bytes: int) -> Iterator[Item
 
 
 def read_jsonl(location: str, open_stream: Opener, max_bytes: int) -> Iterator[Item]:
-    """One JSON object per line with a `text` field; `url`, `id` and `date` are optional."""
+    """One JSON object per line with a `text` field; `url`, `id` and `date` are optional.
+
+    A line is read only up to the size cap: the rest of a longer one (a gzip bomb of a line
+    with no newline) is skipped a block at a time, never held.
+    """
     with open_stream(location) as raw:
         stream = gzip.GzipFile(fileobj=raw) if location.endswith(".gz") else raw
         number = 0
         try:
-            for number, line in enumerate(stream, 1):
-                if line.strip():
-                    yield _json_page(location, number, line, max_bytes)
+            while line := stream.readline(max_bytes + 1):
+                number += 1
+                if len(line) > max_bytes:
+                    size = len(line) + _skip_line(stream, line)
+                    yield DeadLetter(location, f"line {number}", "too_large", f"{size} bytes")
+                elif line.strip():
+                    yield _json_page(location, number, line)
         except (EOFError, OSError, zlib.error) as exc:
             yield DeadLetter(location, f"line {number + 1}", "truncated_gzip", str(exc))
 
 
-def _json_page(location: str, number: int, line: bytes, max_bytes: int) -> Item:
+def _skip_line(stream: BinaryIO, line: bytes) -> int:
+    """Read past the end of a line begun with `line`; how many more bytes it had."""
+    skipped = 0
+    while not line.endswith(b"\n"):
+        line = stream.readline(CHUNK)
+        if not line:
+            break
+        skipped += len(line)
+    return skipped
+
+
+def _json_page(location: str, number: int, line: bytes) -> Item:
     item = f"line {number}"
-    if len(line) > max_bytes:
-        return DeadLetter(location, item, "too_large", f"{len(line)} bytes")
     try:
         doc = json.loads(line)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
