@@ -3,11 +3,20 @@
 Files are yielded one at a time (a huge repository never has to fit in memory). Anything that
 cannot be read becomes a `DeadLetter` with a reason instead of an exception, so one broken
 archive or unreadable file never stops a mining run and is never silently lost.
+
+Repositories are untrusted: a symlink may point outside the repository or loop, so none is
+followed (a linked file, or one git lists under a linked folder, is reported); a named pipe
+would block the read forever; an archive may be a compression bomb, so inflating stops at a
+ratio no source tree reaches; a remote object's key is a name, and a `..` in it is not resolved.
 """
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
 import os
+import stat
 import subprocess
 import tarfile
 import zipfile
@@ -22,6 +31,15 @@ from cpt_core.data.dead_letter import DeadLetter
 
 TAR_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.xz", ".tar.bz2")
 MAX_READ_BYTES = 4_000_000  # larger files are reported, not read (the filter cap is 1 MB)
+# source archives inflate 4-10x; past BOMB_FLOOR bytes, MAX_INFLATION times is a bomb
+MAX_INFLATION = 100
+BOMB_FLOOR = 100_000_000
+DECOMPRESSORS = {
+    ".tar.gz": gzip.open,
+    ".tgz": gzip.open,
+    ".tar.xz": lzma.open,
+    ".tar.bz2": bz2.open,
+}
 # vendored, installed or cached code is someone else's repository, mined (if at all) on its own
 SKIP_DIRS = frozenset({
     ".git", "__pycache__", "node_modules", "site-packages", "dist-packages",
@@ -88,9 +106,12 @@ def _items(
 ) -> Found:
     opener = open_binary or _open_local
     try:
-        if location.endswith(TAR_SUFFIXES):
+        if open_binary is not None and _unsafe(location):
+            # some object stores and HTTP layers resolve `a/../b` to `b`: another object
+            yield DeadLetter(repo, "", "unsafe_location", location)
+        elif suffix := next((s for s in TAR_SUFFIXES if location.endswith(s)), None):
             with opener(location) as handle:
-                yield from _tar(handle, repo, skip_dirs)
+                yield from _tar(handle, DECOMPRESSORS.get(suffix), repo, skip_dirs)
         elif location.endswith(".zip"):
             with opener(location) as handle:
                 yield from _zip(handle, repo, skip_dirs)
@@ -105,6 +126,8 @@ def _items(
             yield DeadLetter(repo, "", "unsupported_repository", location)
     except FileNotFoundError:
         yield DeadLetter(repo, "", "missing_repository", location)
+    except _CompressionBomb as exc:
+        yield DeadLetter(repo, "", "compression_bomb", str(exc))
     except (OSError, tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
         yield DeadLetter(repo, "", "broken_archive", f"{type(exc).__name__}: {exc}")
 
@@ -114,14 +137,16 @@ def _open_local(path: str) -> BinaryIO:
 
 
 def _folder(root: Path, repo: str, skip_dirs: frozenset[str]) -> Found:
-    # followlinks=False: a symlink loop cannot trap the walk; linked files are reported
+    # followlinks=False: a linked folder (out of the repository, or a loop) is never entered,
+    # and is reported like a linked file
     for directory, dirs, files in os.walk(root, followlinks=False):
         dirs[:] = sorted(d for d in dirs if d not in skip_dirs)
+        for name in [d for d in dirs if Path(directory, d).is_symlink()]:
+            yield DeadLetter(repo, Path(directory, name).relative_to(root).as_posix(), "symlink")
         for name in sorted(files):
-            full = Path(directory, name)
-            rel = full.relative_to(root).as_posix()
+            rel = Path(directory, name).relative_to(root).as_posix()
             if wanted(rel, skip_dirs):
-                yield _read(full, repo, rel)
+                yield _read(root, repo, rel)
 
 
 def _git(root: Path, repo: str, skip_dirs: frozenset[str]) -> Found:
@@ -133,16 +158,31 @@ def _git(root: Path, repo: str, skip_dirs: frozenset[str]) -> Found:
         return
     for rel in sorted(p for p in listed.stdout.decode().split("\0") if p):
         if wanted(rel, skip_dirs):
-            yield _read(root / rel, repo, rel)
+            yield _read(root, repo, rel)
 
 
-def _read(full: Path, repo: str, rel: str) -> SourceFile | DeadLetter:
-    if full.is_symlink():
+def _read(root: Path, repo: str, rel: str) -> SourceFile | DeadLetter:
+    # git lists paths from its index: a folder on the way may since have become a symlink
+    if _through_symlink(root, rel):
         return DeadLetter(repo, rel, "symlink")
+    full = root / rel
     try:
-        return _sized(repo, rel, full.stat().st_size, full.read_bytes)
+        info = full.lstat()
+        if not stat.S_ISREG(info.st_mode):
+            return DeadLetter(repo, rel, "special_file", stat.filemode(info.st_mode))
+        return _sized(repo, rel, info.st_size, full.read_bytes)
     except OSError as exc:
         return DeadLetter(repo, rel, "unreadable_file", str(exc))
+
+
+def _through_symlink(root: Path, rel: str) -> bool:
+    """Whether the file, or a folder between it and the root, is a symlink."""
+    path = root
+    for part in PurePosixPath(rel).parts:
+        path = path / part
+        if path.is_symlink():
+            return True
+    return False
 
 
 def _sized(repo: str, rel: str, size: int, read: Callable[[], bytes]) -> SourceFile | DeadLetter:
@@ -156,16 +196,60 @@ def _unsafe(name: str) -> bool:
     return name.startswith("/") or ".." in PurePosixPath(name).parts
 
 
-def _tar(handle: BinaryIO, repo: str, skip_dirs: frozenset[str]) -> Found:
-    # "r|*": a pure stream (no seeking), so a remote archive is read once, front to back
-    with tarfile.open(fileobj=handle, mode="r|*") as archive:
-        for member in archive:
+class _CompressionBomb(Exception):
+    """An archive inflating far beyond any source tree; the rest of it is not read."""
+
+
+class _Inflation:
+    """Bytes into a decompressor against bytes out of it, for one archive."""
+
+    def __init__(self) -> None:
+        self.packed = self.inflated = 0
+
+    def add(self, packed: int = 0, inflated: int = 0) -> None:
+        self.packed += packed
+        self.inflated += inflated
+        if self.inflated > BOMB_FLOOR and self.inflated > MAX_INFLATION * self.packed:
+            raise _CompressionBomb(f"{self.inflated} bytes from {self.packed} compressed")
+
+
+class _Counted:
+    """A reader that reports how many bytes pass through it."""
+
+    def __init__(self, handle: BinaryIO, count: Callable[[int], None]):
+        self.handle, self.count = handle, count
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.handle.read(size)
+        self.count(len(data))
+        return data
+
+
+def _tar(
+    handle: BinaryIO,
+    decompress: Callable[[BinaryIO, str], BinaryIO] | None,
+    repo: str,
+    skip_dirs: frozenset[str],
+) -> Found:
+    stream = handle
+    if decompress is not None:  # inflated here, not by tarfile, to watch the ratio as it goes
+        inflation = _Inflation()
+        inflating = decompress(_Counted(handle, lambda n: inflation.add(packed=n)), "rb")
+        stream = _Counted(inflating, lambda n: inflation.add(inflated=n))
+    # "r|": a pure stream (no seeking), so a remote archive is read once, front to back
+    with tarfile.open(fileobj=stream, mode="r|") as archive:
+        while (member := archive.next()) is not None:
+            archive.members.clear()  # a stream never looks back; kept, they grow with the archive
             name = _strip_top(member.name)
             if _unsafe(member.name):
                 yield DeadLetter(repo, member.name, "unsafe_archive_path")
             elif member.issym() or member.islnk():
                 yield DeadLetter(repo, name, "symlink")
-            elif member.isfile() and wanted(name, skip_dirs):
+            elif member.isdir() or not wanted(name, skip_dirs):
+                continue
+            elif not member.isfile():
+                yield DeadLetter(repo, name, "special_file", f"tar type {member.type!r}")
+            else:
                 yield _sized(repo, name, member.size, lambda m=member: _tar_read(archive, m))
 
 
@@ -175,16 +259,27 @@ def _tar_read(archive: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
 
 
 def _zip(handle: BinaryIO, repo: str, skip_dirs: frozenset[str]) -> Found:
+    inflation = _Inflation()
     with zipfile.ZipFile(handle) as archive:
         for info in archive.infolist():
             name = _strip_top(info.filename)
             if _unsafe(info.filename):
                 yield DeadLetter(repo, info.filename, "unsafe_archive_path")
+            elif stat.S_ISLNK(info.external_attr >> 16):  # zip keeps a link's target as its data
+                yield DeadLetter(repo, name, "symlink")
             elif not info.is_dir() and wanted(name, skip_dirs):
                 try:
-                    yield _sized(repo, name, info.file_size, lambda i=info: archive.read(i))
+                    yield _sized(
+                        repo, name, info.file_size, lambda i=info: _zip_read(archive, i, inflation)
+                    )
                 except (zipfile.BadZipFile, OSError, EOFError) as exc:
                     yield DeadLetter(repo, name, "broken_archive", str(exc))
+
+
+def _zip_read(archive: zipfile.ZipFile, info: zipfile.ZipInfo, inflation: _Inflation) -> bytes:
+    # zipfile stops at the declared size, so the declared sizes are what gets inflated
+    inflation.add(packed=info.compress_size, inflated=info.file_size)
+    return archive.read(info)
 
 
 def _strip_top(name: str) -> str:

@@ -83,13 +83,19 @@ class PairSource:
         for name in self.columns:
             if name not in schema.names:
                 raise CptError(f"{file}: missing column '{name}' (have {schema.names})")
+            if schema.names.count(name) > 1:
+                raise CptError(f"{file}: column '{name}' appears {schema.names.count(name)} times")
             want = pa.list_(pa.string()) if name == "negatives" else pa.string()
             if schema.field(name).type not in (want, pa.large_string()):
                 got = schema.field(name).type
                 raise CptError(f"{file}: column '{name}' has type {got}, expected {want}")
         groups = []
         for index in range(meta.num_row_groups):
-            table = meta.read_row_group(index, columns=self.columns)
+            try:
+                table = meta.read_row_group(index, columns=self.columns)
+            except (pa.ArrowException, OSError) as exc:  # a corrupt page fails only when read
+                detail = str(exc).splitlines()[0]
+                raise CptError(f"{file}: row group {index} is unreadable ({detail})") from exc
             for name in ("x", "y"):
                 column = table.column(name)
                 bad = pc.or_kleene(pc.is_null(column), pc.equal(pc.utf8_length(column), 0))
