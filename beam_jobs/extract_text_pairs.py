@@ -22,6 +22,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from tokenizers import Tokenizer
 
+from beam_jobs.balance import INPUTS, OUTCOMES, as_outcomes
 from beam_jobs.dataset import WriteDataset, pair_key
 from beam_jobs.dedupe import COUNTS, KEPT, ExactDedupe, NearDedupe
 from beam_jobs.inputs import is_local
@@ -32,7 +33,7 @@ from cpt_core.data.filtered import Filtered
 from cpt_core.data.manifest import Manifest
 from cpt_core.dedup.minhash import exact_key
 from cpt_core.text.config import TextMiningConfig
-from cpt_core.text.inputs import open_local, read_pages
+from cpt_core.text.inputs import PAGE, open_local, read_pages, reader_outcome
 from cpt_core.text.mine import Document, document_of, pairs_of
 from cpt_core.text.page import Counted, Page
 from cpt_core.text.tokens import tokenizer_json
@@ -64,6 +65,11 @@ class _Read(beam.DoFn):
     def process(self, location: str):
         opener = open_local if is_local(location) else _open_remote
         for item in read_pages(location, opener, self.max_bytes):
+            outcome = reader_outcome(item)
+            if isinstance(item, Page) or outcome:
+                yield beam.pvalue.TaggedOutput(COUNTS, ((INPUTS, PAGE), 1))
+            if outcome:
+                yield beam.pvalue.TaggedOutput(COUNTS, ((OUTCOMES, outcome), 1))
             if isinstance(item, Page):
                 self.pages.inc()
                 yield item
@@ -113,21 +119,30 @@ class MakePairs(beam.DoFn):
         return [len(e.ids) for e in encoded]
 
     def process(self, document: Document):
+        paired = False
         for out in pairs_of(document, self.count, self.config.chunks):
             if isinstance(out, Filtered):
                 yield from _tagged(out)
             else:
                 Metrics.counter("cpt", "pairs_mined").inc()
+                paired = True
                 yield out
+        if paired:
+            yield beam.pvalue.TaggedOutput(COUNTS, ((OUTCOMES, "paired"), 1))
 
 
 def _tagged(out: Filtered | DeadLetter):
+    """Counted by reason; a dead letter (a page that cannot be decoded) set aside too; what
+    ends a page is its outcome in the balance."""
     if isinstance(out, Filtered):
         Metrics.counter("cpt", f"filtered/{out.reason}").inc(out.count)
         yield beam.pvalue.TaggedOutput(COUNTS, (("filtered", out.reason), out.count))
+        if out.unit:
+            yield beam.pvalue.TaggedOutput(COUNTS, ((OUTCOMES, out.reason), out.count))
     else:
         Metrics.counter("cpt", "dead_letters").inc()
         yield beam.pvalue.TaggedOutput(DEAD, out)
+        yield beam.pvalue.TaggedOutput(COUNTS, ((OUTCOMES, f"dead_{out.reason}"), 1))
 
 
 class CapPerHost(beam.PTransform):
@@ -213,6 +228,7 @@ def build(
         read[COUNTS],
         documents[COUNTS],
         near[COUNTS],
+        near[COUNTS] | as_outcomes("PageDuplicates"),  # pages; ExactDedupe's below are pairs
         pairs[COUNTS],
         exact[COUNTS],
         capped[COUNTS],

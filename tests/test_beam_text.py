@@ -181,3 +181,47 @@ def test_a_decompression_bomb_is_a_dead_letter_and_the_crawl_is_still_mined(tmp_
     in_process = ["--direct_num_workers=1", "--direct_running_mode=in_memory"]  # 20 s less start-up
     manifest = run([str(warc)], str(tmp_path / "out"), config(tiny_model), in_process)
     assert manifest.counts["dead_letters"] == {"too_large": 1} and manifest.counts["rows"] > 0
+
+
+GARDEN = [
+    "A kitchen garden needs six hours of sun, rich soil and water close at hand for dry weeks.",
+    "Beans and peas climb on poles, which saves room and keeps the pods clean and easy to pick.",
+    "Tomatoes are planted deep, so that roots grow along the buried stem and feed a taller plant.",
+    "Mulch of straw or leaves keeps the soil moist and cool, and it smothers most of the weeds.",
+    "Rotating crops each year keeps diseases from building up in the same beds season after season.",
+]
+
+
+def test_a_page_seen_twice_is_kept_once_and_two_pages_under_one_url_both(tmp_path, tiny_model):
+    """Same URL and text twice: one kept, the copy counted (both used to be dropped and one
+    counted). Two different pages under one URL are two documents."""
+    wet = tmp_path / "twice.warc.wet"
+    wet.write_bytes(
+        wet_record("https://coast.example/history", "\n".join(LIGHTHOUSES)) * 2
+        + wet_record("https://home.example/", "\n".join(BREAD))
+        + wet_record("https://home.example/", "\n".join(GARDEN))
+    )
+    manifest = run([str(wet)], str(tmp_path / "out"), config(tiny_model))
+    rows = read_rows(tmp_path / "out")
+    docs = {json.loads(r["meta"])["doc_id"]: json.loads(r["meta"])["url"] for r in rows}
+    assert sorted(docs.values()) == [
+        "https://coast.example/history",
+        *["https://home.example/"] * 2,
+    ]
+    assert manifest.counts["duplicates"] == {"exact": 1}
+    assert manifest.counts["balance"] == {
+        "unit": "page",
+        "inputs": 4,
+        "outcomes": {"duplicates_exact": 1, "paired": 3},
+    }
+
+
+def test_every_page_of_the_shared_crawl_lands_in_one_outcome(tmp_path, tiny_model):
+    """The real crawl samples, damaged files included: pages read == sum of their outcomes."""
+    crawl = sorted(str(p) for p in shared_data("crawl").iterdir() if "warc" in p.name)
+    manifest = run(crawl, str(tmp_path / "out"), config(tiny_model))
+    balance = manifest.counts["balance"]
+    assert balance["unit"] == "page" and balance["inputs"] > 500
+    assert balance["inputs"] == sum(balance["outcomes"].values())
+    assert balance["outcomes"]["paired"] > 50
+    assert {"skipped_request_record", "dead_truncated_record"} <= balance["outcomes"].keys()

@@ -209,7 +209,7 @@ def test_undecodable_binary_other_language_and_denied_pages():
         "r",
         text="Der Leuchtturm warnt die Schiffe in der Nacht vor den Felsen und dem flachen Wasser.",
     )
-    assert list(document_of(german, config)) == [Filtered("language_de")]
+    assert list(document_of(german, config)) == [Filtered("language_de", unit="page")]
     denied_page = Page("http://www.pornhub.example/x", "f", "r", text="x")
     preset = TextMiningConfig.model_validate({"filters": {"deny_url_patterns": ["(?i)porn"]}})
-    assert list(document_of(denied_page, preset)) == [Filtered("denied_url")]
+    assert list(document_of(denied_page, preset)) == [Filtered("denied_url", unit="page")]

@@ -14,6 +14,8 @@ def summary_table(manifest: Manifest, where: str) -> Table:
     table.add_column("name")
     table.add_column("count", justify="right")
     for group, value in sorted(manifest.counts.items(), key=lambda kv: _rank(kv[0])):
+        if group == "balance":
+            value = _balance_rows(value)
         if isinstance(value, dict):
             for i, (name, n) in enumerate(value.items()):
                 table.add_row(group if i == 0 else "", name, f"{n:,}")
@@ -30,7 +32,19 @@ def summary_table(manifest: Manifest, where: str) -> Table:
     return table
 
 
-ORDER = ("rows", "files", "filtered", "duplicates", "dead_letters", "by_split", "by_language")
+def _balance_rows(balance: dict) -> dict[str, int]:
+    """The units read, then where each went; a difference (a loss) is shown, never hidden."""
+    outcomes = balance["outcomes"]
+    rows = {f"{balance['unit']}s read": balance["inputs"]}
+    rows |= {f"-> {name}": n for name, n in outcomes.items()}
+    if missing := balance["inputs"] - sum(outcomes.values()):
+        rows["UNACCOUNTED"] = missing
+    return rows
+
+
+ORDER = (
+    "rows", "balance", "files", "filtered", "duplicates", "dead_letters", "by_split", "by_language",
+)  # fmt: skip
 
 
 def _rank(group: str) -> tuple[int, str]:

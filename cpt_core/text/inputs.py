@@ -19,9 +19,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cpt_core.data.dead_letter import DeadLetter
-from cpt_core.text.page import Page
+from cpt_core.text.page import Counted, Page
 from cpt_core.text.warc import CHUNK, Item, read_warc
 
+PAGE = "page"  # the text miner's unit of account (counts.balance)
+# dead letters for a whole input: no page was read from it, so none is lost with it
+INPUT_FAILURES = frozenset({
+    "missing_input", "unreadable_input", "empty_input", "unsupported_input", "wrong_schema",
+    "broken_parquet",
+})  # fmt: skip
 WARC_SUFFIXES = (".warc", ".warc.gz", ".wet", ".wet.gz")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 HTML_SUFFIXES = (".html", ".htm")
@@ -44,6 +50,17 @@ def read_pages(location: str, open_stream: Opener, max_bytes: int) -> Iterator[I
         return
     if empty:
         yield DeadLetter(location, "", "empty_input", "no records, rows or pages")
+
+
+def reader_outcome(item: Item) -> str | None:
+    """Where a read item leaves the balance: every record, line, row or file read is a page,
+    and one that is skipped or set aside ends here, by name. None for a page that goes on to
+    extraction, and for what is not a page (a repair note, a whole input that failed)."""
+    if isinstance(item, Counted):
+        return f"skipped_{item.reason}" if item.group == "skipped" else None
+    if isinstance(item, DeadLetter) and item.reason not in INPUT_FAILURES:
+        return f"dead_{item.reason}"
+    return None
 
 
 def _reader(location: str, open_stream: Opener, max_bytes: int) -> Iterator[Item]:

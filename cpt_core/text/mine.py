@@ -21,6 +21,7 @@ from cpt_core.text.chunk import ChunkConfig, TokenCounter, chunk, consecutive_pa
 from cpt_core.text.config import TextMiningConfig
 from cpt_core.text.extract import Undecodable, page_lines
 from cpt_core.text.filters import denied, document_reason, strip_boilerplate
+from cpt_core.text.inputs import PAGE
 from cpt_core.text.page import Page
 
 LANGID_CHARS = 2000  # the identifier's answer is stable long before this; it costs linear time
@@ -44,7 +45,7 @@ class Document:
 
 def document_of(page: Page, config: TextMiningConfig) -> Iterator[Document | Filtered | DeadLetter]:
     if page.url and denied(page.url, config.filters):
-        yield Filtered("denied_url")
+        yield Filtered("denied_url", unit=PAGE)
         return
     try:
         lines = page_lines(page)
@@ -52,20 +53,20 @@ def document_of(page: Page, config: TextMiningConfig) -> Iterator[Document | Fil
         yield DeadLetter(page.source, page.record_id, "undecodable", str(exc))
         return
     if not lines:
-        yield Filtered("no_text")
+        yield Filtered("no_text", unit=PAGE)
         return
     language, _ = identify("\n".join(lines)[:LANGID_CHARS])
     if config.languages and language not in config.languages:
-        yield Filtered(f"language_{language}")
+        yield Filtered(f"language_{language}", unit=PAGE)
         return
     kept = strip_boilerplate(lines, config.filters)
     if len(kept) < len(lines):
         yield Filtered("boilerplate_lines", len(lines) - len(kept))
     if not kept:
-        yield Filtered("no_text")
+        yield Filtered("no_text", unit=PAGE)
         return
     if reason := document_reason(kept, language, config.filters):
-        yield Filtered(reason)
+        yield Filtered(reason, unit=PAGE)
         return
     text = "\n".join(kept)
     yield Document(
@@ -89,6 +90,8 @@ def pairs_of(
         yield Filtered("short_passage", short)
     if over_cap:
         yield Filtered("pairs_per_document_cap", over_cap)
+    if not kept:
+        yield Filtered("no_pairs", unit=PAGE)  # too short for two passages worth pairing
     for i, j in kept:
         x, y = passages[i][0], passages[j][0]
         meta = {
