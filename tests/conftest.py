@@ -6,8 +6,10 @@ milliseconds, and saved as a normal model folder so it goes through the real loa
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -117,3 +119,16 @@ def smollm2() -> Path:
     from cpt_core.pretrained.fetch import fetch
 
     return fetch("smollm2-135m")
+
+
+def tar_gz(files: dict[str, bytes], specials: tuple[tarfile.TarInfo, ...] = ()) -> bytes:
+    """A .tar.gz of regular files, then members without data (links, pipes)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+        for info in specials:
+            archive.addfile(info)
+    return buffer.getvalue()

@@ -39,6 +39,7 @@ from cpt_core.data.manifest import Manifest
 from cpt_core.errors import CptError
 from cpt_core.train.config import TrainConfig, load_config
 from cpt_core.train.trainer import train
+from tests.conftest import tar_gz
 
 IN_PROCESS = ["--runner=FnApiRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"]
 SECRET = "leaked_secret"  # a function that lives outside every repository
@@ -110,19 +111,6 @@ def assert_balanced(manifest: Manifest, dead: list[dict]) -> None:
     assert balance["unit"] == "function"
     assert balance["inputs"] == sum(balance["outcomes"].values()) > 0
     assert manifest.counts.get("dead_letters", {}) == Counter(d["reason"] for d in dead)
-
-
-def tar_gz(files: dict[str, bytes], specials: tuple[tarfile.TarInfo, ...] = ()) -> bytes:
-    """A .tar.gz of regular files, then members without data (links, pipes)."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-        for info in specials:
-            archive.addfile(info)
-    return buffer.getvalue()
 
 
 def special(name: str, kind: bytes, target: str = "") -> tarfile.TarInfo:

@@ -1,11 +1,9 @@
 """The code-mining Beam job end to end: a fixture tree with every kind of input it must handle."""
 
 import gzip
-import io
 import json
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import apache_beam as beam
@@ -20,6 +18,7 @@ from cpt_core.code.config import CodeMiningConfig
 from cpt_core.data.manifest import Manifest
 from cpt_core.data.reader import PairSource
 from cpt_core.errors import CptError
+from tests.conftest import tar_gz
 
 LONG = "\n".join(
     f"    total = total + values[{i}] * weights[{i}] - offsets[{i}]" for i in range(30)
@@ -37,13 +36,7 @@ MIT = "Permission is hereby granted, free of charge, to any person obtaining a c
 
 
 def tar(path: Path, members: dict[str, bytes]) -> str:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    path.write_bytes(buffer.getvalue())
+    path.write_bytes(tar_gz(members))
     return str(path)
 
 
