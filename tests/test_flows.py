@@ -4,6 +4,10 @@ run is all cache hits, transient failures are retried and hard ones are not."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +17,7 @@ from cpt_core.data.split import split_for
 from cpt_core.errors import CptError
 from cpt_core.paths import REPO
 from cpt_core.pipeline import stages
+from cpt_core.pipeline.registry import Registry
 
 EVAL = Path(__file__).parent / "fixtures" / "eval"
 FUNCTION = '''
@@ -128,6 +133,35 @@ def test_every_stage_runs_then_all_are_cached(two_runs):
     assert second.result() == summary
 
 
+def test_an_edited_preset_reruns_its_stage_and_only_what_its_output_changes(
+    two_runs, preset, tmp_path
+):
+    """Presets are keyed by their bytes, not their paths: copies elsewhere are all cache hits;
+    one byte of the evaluation profile re-runs evaluation alone; a miner's preset re-runs its
+    miner, and nothing after it when the mined data came out the same."""
+    from flows.pipeline import pipeline
+
+    config = yaml.safe_load(preset.read_text())
+    for key in ("train", "eval_profile"):
+        config[key] = shutil.copy(config[key], tmp_path)
+    variant = tmp_path / "pipeline.yaml"
+
+    def run() -> dict[str, str]:
+        variant.write_text(yaml.safe_dump(config))
+        state = pipeline(str(variant), return_state=True)
+        return _task_states(state.state_details.flow_run_id)
+
+    assert set(run().values()) == {"Cached"}
+    profile = Path(config["eval_profile"])
+    profile.write_text(profile.read_text().replace("name: test", "name: tesT"))
+    states = run()
+    assert states.pop("evaluate") == "Completed" and set(states.values()) == {"Cached"}
+    (tmp_path / "mine-code.yaml").write_text("{}\n")  # the defaults, through a preset file
+    config["code"]["config"] = str(tmp_path / "mine-code.yaml")
+    states = run()
+    assert states.pop("mine code") == "Completed" and set(states.values()) == {"Cached"}
+
+
 def test_transient_failures_are_retried(two_runs, preset, monkeypatch):
     import flows.mining as module
     from flows.pipeline import pipeline
@@ -179,6 +213,7 @@ def test_results_persist_to_the_storage_block_the_preset_names(two_runs, preset,
     stored = [json.loads(p.read_text()) for p in (tmp_path / "store").iterdir() if p.is_file()]
     assert len(stored) == 3  # mine code, mine text, combine
     assert all("result" in record and "metadata" in record for record in stored)
+    assert {record["metadata"]["serializer"]["type"] for record in stored} == {"json"}
 
 
 def test_a_preset_may_mine_text_alone(two_runs, preset, tmp_path):
@@ -194,30 +229,39 @@ def test_a_preset_may_mine_text_alone(two_runs, preset, tmp_path):
     assert not any(task.startswith("code/csn/") for task in results["tasks"])
 
 
-def test_killed_training_resumes_from_its_checkpoint(two_runs, preset, tmp_path):
-    """A flow process killed (SIGKILL) mid-training; the next run resumes, not restarts."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from prefect.settings import PREFECT_API_URL
-
+def _with_training(preset: Path, folder: Path, max_steps: int, **settings) -> dict:
+    """The test preset, its training preset copied into `folder` with `max_steps` (and other
+    top-level training `settings`) changed."""
     config = yaml.safe_load(preset.read_text())
     train = yaml.safe_load(Path(config["train"]).read_text())
-    train["optim"]["max_steps"] = 400
-    train["checkpoint_every"] = 10
-    (tmp_path / "train.yaml").write_text(yaml.safe_dump(train))
-    config["train"] = str(tmp_path / "train.yaml")
-    (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump(config))
+    train["optim"]["max_steps"] = max_steps
+    (folder / "train.yaml").write_text(yaml.safe_dump(train | settings))
+    return config | {"train": str(folder / "train.yaml")}
+
+
+def _pipeline_process(config: dict, folder: Path, script: str, **popen) -> subprocess.Popen:
+    """`flows.pipeline.main` on `config` in a process of its own (`script` imports `main`
+    and calls it), against the test's Prefect server."""
+    from prefect.settings import PREFECT_API_URL
+
+    (folder / "pipeline.yaml").write_text(yaml.safe_dump(config))
+    command = [sys.executable, "-c", script, "--preset", str(folder / "pipeline.yaml")]
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+    return subprocess.Popen(command, env=env, **popen)
+
+
+def test_killed_training_resumes_from_its_checkpoint(two_runs, preset, tmp_path):
+    """A flow process killed (SIGKILL) mid-training; the next run resumes, not restarts."""
+    import signal
+    import time
+
+    config = _with_training(preset, tmp_path, 400, checkpoint_every=10)
     script = (
         "import logging, sys; logging.basicConfig(level=logging.INFO);"
         "from flows.pipeline import main; main(sys.argv[1:])"
     )
-    command = [sys.executable, "-c", script, "--preset", str(tmp_path / "pipeline.yaml")]
-    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
-    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    first = _pipeline_process(config, tmp_path, script, **quiet)
     runs = Path(config["out"]) / "train"
     earlier = set(runs.glob("*"))
 
@@ -234,20 +278,50 @@ def test_killed_training_resumes_from_its_checkpoint(two_runs, preset, tmp_path)
     killed_at = checkpoints()
     assert killed_at, "training never wrote a checkpoint"
     assert not (killed_at[0].parent.parent / "model").exists()  # it really died mid-training
-    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert second.returncode == 0, second.stderr[-2000:]
-    assert "resumed from" in second.stderr and "step-" in second.stderr
+    second = _pipeline_process(config, tmp_path, script, stderr=subprocess.PIPE, text=True)
+    _, stderr = second.communicate(timeout=600)
+    assert second.returncode == 0, stderr[-2000:]
+    assert "resumed from" in stderr and "step-" in stderr
     model = killed_at[0].parent.parent / "model"
     assert json.loads((model / "cpt.json").read_text())["steps"] == 400
+
+
+def test_two_pipelines_on_one_run_folder_both_finish_alike(two_runs, preset, tmp_path):
+    """Started together on one run folder (new text and training settings, so mining, training,
+    indexing and evaluation all run): each stage is built once, under its folder's lock, the
+    other process waits and takes it; both return the same outputs and the registry holds the
+    one judgement."""
+    config = _with_training(preset, tmp_path, 6) | {"out": str(tmp_path / "out")}
+    config["text"]["inputs"] = ["shared:crawl/wget-sample-0000.warc.gz"]
+    script = (
+        "import json, sys; from flows.pipeline import main;"
+        "print('SUMMARY', json.dumps(main(sys.argv[1:])))"
+    )
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    both = [_pipeline_process(config, tmp_path, script, **pipes) for _ in range(2)]
+    outputs = [process.communicate(timeout=900) for process in both]
+    for process, (_, stderr) in zip(both, outputs, strict=True):
+        assert process.returncode == 0, stderr[-3000:]
+    summaries = [
+        json.loads(line.removeprefix("SUMMARY "))
+        for stdout, _ in outputs
+        for line in stdout.splitlines()
+        if line.startswith("SUMMARY ")
+    ]
+    assert len(summaries) == 2 and summaries[0] == summaries[1]
+    summary = summaries[0]
+    assert Path(summary["text_pairs"]).parent == tmp_path / "out" / "datasets"  # mined here
+    history = Registry.read(tmp_path / "out").history
+    assert [entry.candidate.model for entry in history] == [summary["model"]]
+    assert Registry.read(tmp_path / "out").current.model == summary["current"]
+    leftovers = [p for p in (tmp_path / "out").rglob(".*") if ".staging-" in p.name]
+    assert leftovers == []
 
 
 @pytest.fixture
 def workers(server):
     """infra/prefect.yaml deployed by infra/deploy.sh, and a worker polling each pool."""
-    import os
-    import subprocess
-    import sys
-
+    from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL
 
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
@@ -257,6 +331,8 @@ def workers(server):
         ["bash", str(REPO / "infra" / "deploy.sh")], env=env, capture_output=True, text=True
     )
     assert deployed.returncode == 0, deployed.stdout[-2000:] + deployed.stderr[-2000:]
+    with get_client(sync_client=True) as client:  # every deployment that trains shares it
+        assert client.read_work_pool("cpt-gpu").concurrency_limit == 1
     started = [
         subprocess.Popen(
             [env["PREFECT"], "worker", "start", "--pool", pool],
