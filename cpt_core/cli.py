@@ -297,6 +297,24 @@ def serve(
 
 
 @app.command()
+def export(
+    model: Annotated[str, typer.Argument(help="cpt model folder, catalogue name or decoder.")],
+    out: Annotated[Path, typer.Argument(help="Folder to create.")],
+    to: Annotated[str, typer.Option(help="The format: sentence-transformers.")] = (
+        "sentence-transformers"
+    ),
+    max_length: Annotated[int | None, typer.Option(help="Token cap; default the model's.")] = None,
+) -> None:
+    """A folder other tools load as is: `SentenceTransformer(OUT)` embeds exactly as cpt."""
+    if to != "sentence-transformers":
+        raise CptError(f"--to must be sentence-transformers, not '{to}'")
+    from cpt_core.export.sentence_transformers import export_sentence_transformers
+
+    folder = export_sentence_transformers(model, out, max_length)
+    typer.echo(f"{model} -> {folder} (SentenceTransformer('{folder}'))")
+
+
+@app.command()
 def pipeline(
     preset: Annotated[Path, typer.Option(help="Pipeline preset.")] = REPO
     / "configs"

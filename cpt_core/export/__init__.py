@@ -1,0 +1,1 @@
+"""Export: a cpt model as a folder other tools load as they are (sentence-transformers)."""
