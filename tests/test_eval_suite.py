@@ -8,11 +8,17 @@ import pytest
 from typer.testing import CliRunner
 
 from cpt_core.cli import app
+from cpt_core.data.schema import pair_id
+from cpt_core.data.writer import write_dataset
+from cpt_core.eval.code_sets import code_set_name
 from cpt_core.eval.embedding_cache import CachedEncoder
 from cpt_core.eval.encoders import load_encoder
+from cpt_core.eval.names import model_name
 from cpt_core.eval.profile import EvalData, EvalProfile, KnnProfile, ProbeProfile
 from cpt_core.eval.report import write_report
 from cpt_core.eval.suite import evaluate, with_baselines
+from cpt_core.pipeline.registry import scores
+from tests.conftest import make_tiny_model
 
 EVAL = Path(__file__).parent / "fixtures" / "eval"
 DATA = EvalData(
@@ -70,10 +76,12 @@ def test_cache_is_keyed_by_side_and_identity(tiny_model, tmp_path):
     assert (encoder.encode(["same text"], "query") == query).all() and encoder.misses == 2
 
 
-def test_report_files(results, tmp_path):
+def test_report_files(results, tiny_model, tmp_path):
     first, _ = results
     report = write_report(first, tmp_path / "report")
     text = report.read_text()
+    identity = first["models"][tiny_model.name]["identity"]
+    assert f"Models: {tiny_model.name}@{identity[:8]}, bm25." in text
     assert "## Text search (BEIR), nDCG@10" in text and "| scifact |" in text
     assert "n/a" not in text.split("## Code search")[1].split("##")[0]  # BM25 has every code task
     pngs = {p.name for p in report.parent.glob("*.png")}
@@ -109,3 +117,65 @@ def test_minilm_baseline_is_the_real_model():
     assert a.shape == (384,) and abs(float(a @ a) - 1) < 1e-5
     assert float(a @ b) > 0.6 > float(a @ c)
     assert load_encoder("all-minilm-l6-v2", max_length=128).identity == encoder.identity
+
+
+def test_models_are_named_as_a_person_calls_them(tmp_path):
+    in_run = tmp_path / "runs" / "pipeline-demo" / "train" / "train-3164982b574f129f" / "model"
+    stray = tmp_path / "train-0123456789abcdef" / "model"
+    for folder in (in_run, stray, tmp_path / "my-encoder", tmp_path / "my-run" / "model"):
+        folder.mkdir(parents=True)
+    assert model_name(str(in_run)) == "pipeline-demo"  # the run, not its cache key
+    assert model_name(str(tmp_path / "my-encoder")) == "my-encoder"
+    assert model_name(str(tmp_path / "my-run" / "model")) == "my-run"
+    assert model_name(str(stray)) == "model"  # a cache key outside a run names nothing
+    assert model_name("smollm2-135m") == "smollm2-135m"
+    assert model_name("BAAI/bge-small-en-v1.5") == "BAAI/bge-small-en-v1.5"
+    assert code_set_name(tmp_path / "mine-code-240d2a06a6405d85", "go") == (
+        "mined Go, held-out repositories"
+    )
+    assert code_set_name("python_test_0.jsonl", "javascript") == "CodeSearchNet JavaScript"
+
+
+def test_a_retrain_beside_its_current_model(tmp_path):
+    """Two models of one run (one name) on mined code pairs: each keeps a column of its own,
+    the mined set is named for people, and the judge still finds both scores."""
+    train = tmp_path / "runs" / "pipeline-demo" / "train"
+    current = make_tiny_model(train / "train-0000000000000001" / "model")
+    candidate = make_tiny_model(train / "train-0000000000000002" / "model", hidden=48)
+    mined = tmp_path / "runs" / "pipeline-demo" / "datasets" / "mine-code-240d2a06a6405d85"
+    functions = [
+        (f"Return item {i} of the list.", f"func item{i}() int {{ return {i} }}") for i in range(12)
+    ]
+    rows = [
+        {
+            "pair_id": pair_id("code", "test", x, y),
+            "kind": "code",
+            "x": x,
+            "y": y,
+            "language": "go",
+            "source": "test",
+            "split": "test",
+            "meta": "{}",
+            "negatives": None,
+        }
+        for x, y in functions
+    ]
+    write_dataset(rows, mined, kind="code", inputs=["test"], config={})
+    profile = PROFILE.model_copy(update={"families": ("code",)})
+    data = DATA.model_copy(update={"code_pairs": (str(mined),)})
+    references = [str(candidate), str(current), "bm25"]
+    results = evaluate(references, profile, data, cache=tmp_path / "cache")
+    keys = list(results["models"])
+    assert keys[0] != keys[1] and keys[2] == "bm25"
+    assert all(k.startswith("pipeline-demo@") for k in keys[:2])
+    assert {results["models"][k]["name"] for k in keys[:2]} == {"pipeline-demo"}
+    task = "code/csn/mined Go, held-out repositories"
+    assert set(results["tasks"][task]) == set(keys)
+    assert results["sizes"][task] == {"test_pairs": 12}
+    judged = scores(results, references[:2])
+    assert all(isinstance(judged[r], float) for r in references[:2])
+    report = write_report(results, tmp_path / "report")
+    text = report.read_text()
+    assert f"Models: {keys[0]}, {keys[1]}, bm25." in text and "train-000" not in text
+    assert "| mined Go, held-out repositories |" in text
+    assert (report.parent / "recall-code-csn-mined-go-held-out-repositories.png").is_file()

@@ -118,7 +118,7 @@ def test_cli_build_and_search(tiny_model, corpus, tmp_path):
     assert built.exit_code == 0, built.output
     assert "8 vectors (flat, dim 32" in built.output
     found = runner.invoke(
-        app, ["index", "search", "--index", str(tmp_path / "i"), "--k", "2", "fox"]
+        app, ["index", "search", "--index", str(tmp_path / "i"), "--k", "2", "--json", "fox"]
     )
     assert found.exit_code == 0, found.output
     answer = json.loads(found.stdout.strip().splitlines()[-1])

@@ -396,6 +396,19 @@ def test_a_broken_retrain_keeps_the_served_model(tiny_model, tmp_path):
         assert len(live.app.state.holder.history) == 1
 
 
+def test_a_pipeline_model_is_served_by_its_run_name(tmp_path):
+    """Not by its stage folder's cache key: `cpt serve runs/NAME/train/KEY/model` answers to
+    NAME, as `cpt serve --registry runs/NAME` does."""
+    train = tmp_path / "runs" / "pipeline-demo" / "train"
+    model = make_tiny_model(train / "train-3164982b574f129f" / "model")
+    with serve(model, name=None) as live:
+        client = openai.OpenAI(base_url=f"{live.url}/v1", api_key="x", max_retries=0)
+        names = [m.id for m in client.models.list().data]
+        answer = client.embeddings.create(model="pipeline-demo", input="fox")
+    assert names == ["pipeline-demo", "pipeline-demo:query", "pipeline-demo:document"]
+    assert answer.model.startswith("pipeline-demo@")
+
+
 def test_minilm_serves_through_the_same_path():
     reference = load_encoder("all-minilm-l6-v2")
     with serve("all-minilm-l6-v2", name="minilm") as live:

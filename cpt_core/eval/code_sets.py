@@ -22,6 +22,7 @@ from cpt_core.errors import CptError
 # CodeSearchNet's release names; its later Hugging Face copy prefixes them with func_
 _DOC = ("docstring", "func_documentation_string")
 _CODE = ("code", "func_code_string", "original_string")
+_LANGUAGES = {"javascript": "JavaScript", "php": "PHP"}  # the rest read right capitalised
 
 
 def read_cosqa(folder: str | Path, split: str = "test") -> BeirSet:
@@ -56,6 +57,16 @@ def read_code_pairs(spec: str | Path, split: str = "test") -> dict[str, list[tup
     if not pairs:
         raise CptError(f"{spec}: no code pairs in split '{split}'")
     return pairs
+
+
+def code_set_name(spec: str | Path, language: str) -> str:
+    """What a report calls one language of a code-pair set. cpt's miner splits by repository,
+    so the test split of mined shards is repositories training never saw; a jsonl file is a
+    CodeSearchNet release."""
+    shown = _LANGUAGES.get(language, language.capitalize())
+    if Path(spec).suffix in (".jsonl", ".gz"):
+        return f"CodeSearchNet {shown}"
+    return f"mined {shown}, held-out repositories"
 
 
 def _shards(spec: str | Path, split: str) -> dict[str, list[tuple[str, str]]]:

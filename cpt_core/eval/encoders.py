@@ -18,6 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
+from cpt_core.eval.names import model_name
 from cpt_core.model.delimiters import Side, padded_width, special_tokens_around
 from cpt_core.pretrained.catalogue import CATALOGUE
 from cpt_core.pretrained.digest import weights_digest
@@ -67,7 +68,7 @@ class DecoderEncoder:
         from cpt_core.model.embedder import Embedder
 
         embedder = Embedder.from_pretrained(reference, max_length=max_length, dtype=dtype)
-        return cls(embedder, resolve(reference), display_name(reference), batch_size)
+        return cls(embedder, resolve(reference), model_name(reference), batch_size)
 
     def encode(self, texts: list[str], side: Side) -> np.ndarray:
         return self.embedder.encode(texts, side, self.batch_size, progress=len(texts) > 256)
@@ -114,7 +115,7 @@ class SentenceTransformerEncoder:
         model = SentenceTransformer(location, device=_device(), local_files_only=True)
         if max_length:
             model.max_seq_length = min(max_length, model.max_seq_length)
-        return cls(model, location, display_name(reference), batch_size)
+        return cls(model, location, model_name(reference), batch_size)
 
     def encode(self, texts: list[str], side: Side) -> np.ndarray:
         # a view at another length (at_length) shares the model: set its cap for this call
@@ -180,14 +181,6 @@ def load_encoder(
     if (location / "modules.json").is_file():
         return SentenceTransformerEncoder.load(reference, max_length, batch_size)
     return DecoderEncoder.load(reference, max_length, batch_size, dtype)
-
-
-def display_name(reference: str) -> str:
-    """A short column header: the catalogue name, or a run folder's name rather than `model`."""
-    path = Path(reference)
-    if path.name == "model" and path.parent.name:
-        return path.parent.name
-    return path.name or str(reference)
 
 
 def _device() -> str:

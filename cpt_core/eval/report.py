@@ -8,10 +8,12 @@ grouped bar chart per family, and a recall@k curve per search task.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
 
+from cpt_core.eval.names import with_identity
 from cpt_core.eval.profile import FAMILIES
 from cpt_core.staging import atomic_file
 
@@ -29,17 +31,16 @@ def write_report(results: dict, folder: Path) -> Path:
     """report.md and its charts, then results.json: written last (and whole, by rename), it
     marks the folder complete, so an interrupted report is redone rather than served."""
     folder.mkdir(parents=True, exist_ok=True)
-    models = list(results["models"])
     lines = [
         f"# Evaluation report ({results['profile']['name']} profile)",
         "",
-        f"Created {results['created']}. Models: {', '.join(models)}. "
+        f"Created {results['created']}. Models: {', '.join(_models(results))}. "
         "Each table shows the family's headline metric (x100); results.json has every metric.",
     ]
     lines += family_tables(results, charts=folder)
     for task in _tasks(results, "search") + _tasks(results, "code"):
         curve = _recall_curve(results, task, folder)
-        lines += ["", f"Recall@k, {task}:", "", f"![recall {task}]({curve.name})"]
+        lines += ["", f"Recall@k, {_label(task)}:", "", f"![recall {task}]({curve.name})"]
     lines += ["", "## What each figure was measured on", "", "| task | size |", "|---|---|"]
     lines += [f"| {task} | {_size(size)} |" for task, size in results["sizes"].items()]
     lines += ["", "## Time per model (seconds)", "", *_timings(results)]
@@ -48,6 +49,15 @@ def write_report(results: dict, folder: Path) -> Path:
     with atomic_file(folder / "results.json") as staging:
         staging.write_text(json.dumps(results, indent=2) + "\n")
     return path
+
+
+def _models(results: dict) -> list[str]:
+    """Each model by name, with its identity beside it (weights and encoding setting, as
+    results.json has it), so a figure can be traced to the exact weights."""
+    return [
+        with_identity(info.get("name", key), info["identity"]) if "identity" in info else key
+        for key, info in results["models"].items()
+    ]
 
 
 def family_tables(results: dict, charts: Path | None = None) -> list[str]:
@@ -89,7 +99,7 @@ def _table(results: dict, tasks: list[str], models: list[str]) -> list[str]:
         cells = [
             "n/a" if v is None else (f"**{v:.1f}**" if v == best else f"{v:.1f}") for v in values
         ]
-        rows.append(f"| {task.split('/', 1)[1]} | " + " | ".join(cells) + " |")
+        rows.append(f"| {_label(task)} | " + " | ".join(cells) + " |")
     return rows
 
 
@@ -102,7 +112,7 @@ def _bar_chart(results: dict, family: str, tasks: list[str], models: list[str], 
         heights = [_value(results, t, model) or 0.0 for t in tasks]
         positions = [i + n * width - 0.4 + width / 2 for i in range(len(tasks))]
         ax.bar(positions, heights, width, label=model)
-    ax.set_xticks(range(len(tasks)), [t.split("/", 1)[1] for t in tasks], rotation=20)
+    ax.set_xticks(range(len(tasks)), [_label(t) for t in tasks], rotation=20)
     ax.set_title(TITLES[family])
     ax.set_ylim(0, 100)
     ax.legend(fontsize=8)
@@ -122,12 +132,23 @@ def _recall_curve(results: dict, task: str, folder: Path) -> Path:
     ax.set_xlabel("k")
     ax.set_ylabel("recall@k")
     ax.set_ylim(0, 100)
-    ax.set_title(f"Recall@k, {task}")
+    ax.set_title(f"Recall@k, {_label(task)}")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path = folder / f"recall-{task.replace('/', '-')}.png"
+    path = folder / f"recall-{_slug(task)}.png"
     fig.savefig(path, dpi=120)
     return path
+
+
+def _label(task: str) -> str:
+    """A task as a row, tick or title shows it: without its family (the table's title says
+    it) or `csn/`, results.json's mark of the CodeSearchNet protocol, kept there for scripts."""
+    return task.split("/", 1)[1].removeprefix("csn/")
+
+
+def _slug(task: str) -> str:
+    """A file name for a task: task names are for people (`code/csn/mined Go, held-out ...`)."""
+    return re.sub(r"[^a-z0-9]+", "-", task.lower()).strip("-")
 
 
 def _size(size: dict) -> str:

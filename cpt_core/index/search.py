@@ -1,4 +1,5 @@
-"""`cpt index search`: open an index folder and answer queries with ids, scores and texts.
+"""`cpt index search`: open an index folder and answer queries with ids, scores and texts
+(a ranked table for people, JSON lines for scripts).
 
 Queries must be embedded by the model that built the index, with the same setting: the
 model's identity is checked against meta.json and a mismatch is refused, because vectors of
@@ -15,6 +16,8 @@ import faiss
 import numpy as np
 import pyarrow.parquet as pq
 from pydantic import ValidationError
+from rich.table import Table
+from rich.text import Text
 
 from cpt_core.errors import CptError
 from cpt_core.eval.encoders import TextEncoder, load_encoder
@@ -82,6 +85,21 @@ class SearchIndex:
             ]
             for ss, rr in zip(scores, rows, strict=True)
         ]
+
+
+def hits_table(query: str, hits: list[Hit]) -> Table:
+    """One query's hits, best first, a line each: a text's first line says what it is (a
+    function's signature, a passage's opening) and is cut to the terminal's width."""
+    # the text takes what the other columns leave (ratio, expand); rich would squeeze them else
+    table = Table(title=Text(query, style="bold"), title_justify="left", expand=True)
+    table.add_column("rank", justify="right", no_wrap=True)
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("id", no_wrap=True)
+    table.add_column("text", no_wrap=True, overflow="ellipsis", ratio=1)
+    for rank, hit in enumerate(hits, 1):
+        first = next((line.strip() for line in hit.text.splitlines() if line.strip()), "")
+        table.add_row(str(rank), f"{hit.score:.4f}", Text(hit.id), Text(first))  # no markup
+    return table
 
 
 def _only(index: faiss.Index, rows: np.ndarray) -> faiss.SearchParameters:
