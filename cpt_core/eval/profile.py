@@ -66,6 +66,7 @@ class EvalData(Strict):
     senteval: Path | None = None
     stsb: Path | None = None  # the sts-test.csv file
     sick: Path | None = None  # the SICK_test_annotated.txt file
+    sts: tuple[Path, ...] = ()  # any STS layout (semeval_sts.read_sts), each its own task
     beir: tuple[Path, ...] = ()
     cosqa: Path | None = None
     code_pairs: tuple[str, ...] = ()  # pair shards (test split) or CodeSearchNet jsonl
@@ -76,7 +77,7 @@ class EvalData(Strict):
         wanted, found = set(families), {}
         if wanted & {"probe", "zeroshot", "knn"}:  # SST-2 for zero-shot and k-NN is SentEval's
             found["senteval"] = self.senteval or shared_data("senteval")
-        if "sts" in wanted:
+        if "sts" in wanted and not self.sts:  # named STS sets replace the default two
             found["stsb"] = self.stsb or shared_data("sts", "stsbenchmark", "sts-test.csv")
             found["sick"] = self.sick or shared_data("sts", "sick", "SICK_test_annotated.txt")
         if "search" in wanted:
@@ -90,7 +91,8 @@ class EvalData(Strict):
         their content."""
         located, wanted = self.located(families), set(families)
         paths = [located.senteval] if wanted & {"probe", "zeroshot", "knn"} else []
-        paths += [located.stsb, located.sick] if "sts" in wanted else []
+        sts = [p for p in (located.stsb, located.sick, *located.sts) if p]
+        paths += sts if "sts" in wanted else []
         paths += list(located.beir) if "search" in wanted else []
         paths += [located.cosqa, *map(Path, located.code_pairs)] if "code" in wanted else []
         return paths

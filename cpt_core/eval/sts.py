@@ -49,9 +49,13 @@ def read_sick(path: str | Path) -> StsSet:
 
 
 def spearman(first: np.ndarray, second: np.ndarray, gold: np.ndarray) -> float:
-    """Spearman x 100 between the pairs' cosines (unit vectors: row dot products) and gold."""
-    cosines = np.einsum("ij,ij->i", first, second)
-    return float(100 * spearmanr(cosines, gold).statistic)
+    """Spearman x 100 between the pairs' cosines and gold."""
+    return float(100 * spearmanr(cosines(first, second), gold).statistic)
+
+
+def cosines(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Each pair's cosine: the rows are unit vectors, so their dot products."""
+    return np.einsum("ij,ij->i", first, second)
 
 
 def _rows(path: Path, min_fields: int) -> list[list[str]]:

@@ -15,21 +15,24 @@ from pathlib import Path
 import numpy as np
 
 from cpt_core.data.beir import BeirSet, read_beir
+from cpt_core.errors import CptError
 from cpt_core.eval.classify import (
     SST2_LABEL_PROMPTS,
     SST2_LABEL_TEXTS,
     knn_accuracy,
     zero_shot_accuracy,
 )
-from cpt_core.eval.code_sets import read_code_pairs, read_cosqa
+from cpt_core.eval.code_sets import code_set_name, read_code_pairs, read_cosqa
 from cpt_core.eval.embedding_cache import CachedEncoder
 from cpt_core.eval.encoders import TextEncoder, load_encoder
+from cpt_core.eval.names import clashing, model_name, with_identity
 from cpt_core.eval.probe import probe_accuracy
 from cpt_core.eval.profile import EvalData, EvalProfile
 from cpt_core.eval.retrievers import BM25Retriever, DenseRetriever, Retriever
 from cpt_core.eval.search import codesearchnet, evaluate_search, sample_search
+from cpt_core.eval.semeval_sts import StsYear, read_sts, year_spearman
 from cpt_core.eval.senteval import ProbeTask, cap_per_class, capped, load_task
-from cpt_core.eval.sts import StsSet, read_sick, read_stsb, spearman
+from cpt_core.eval.sts import StsSet, cosines, read_sick, read_stsb, spearman
 
 BM25 = "bm25"
 HEADLINE = {
@@ -47,7 +50,7 @@ class Sets:
     """Everything the profile asks for, loaded and sampled once for all models."""
 
     probe: list[ProbeTask] = field(default_factory=list)
-    sts: list[StsSet] = field(default_factory=list)
+    sts: list[StsSet | StsYear] = field(default_factory=list)
     search: dict[str, BeirSet] = field(default_factory=dict)
     cosqa: BeirSet | None = None
     code_pairs: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
@@ -78,9 +81,13 @@ def load_sets(profile: EvalProfile, data: EvalData) -> Sets:
             for name in profile.probe.tasks
         ]
     if "sts" in wanted:
-        stsb = data.stsb
-        sick = data.sick
-        sets.sts = [s.sample(profile.sts.pairs, seed) for s in (read_stsb(stsb), read_sick(sick))]
+        read = [read_stsb(data.stsb)] if data.stsb else []
+        read += [read_sick(data.sick)] if data.sick else []
+        read += [read_sts(path) for path in data.sts]
+        names = [s.name for s in read]
+        if twice := sorted({n for n in names if names.count(n) > 1}):
+            raise CptError(f"two STS sets are named {', '.join(twice)}: pass each set once")
+        sets.sts = [s.sample(profile.sts.pairs, seed) for s in read]
     if "search" in wanted:
         for folder in data.beir:
             full = read_beir(folder, "test")
@@ -94,7 +101,10 @@ def load_sets(profile: EvalProfile, data: EvalData) -> Sets:
         sets.cosqa = sample_search(cosqa, code.cosqa_queries, code.cosqa_documents, seed)
         for spec in data.code_pairs:
             for language, pairs in read_code_pairs(spec).items():
-                sets.code_pairs[f"{Path(spec).name}/{language}"] = pairs
+                name = code_set_name(spec, language)
+                if name in sets.code_pairs:  # two mined sets: their folders tell them apart
+                    name = f"{name} ({Path(spec).name})"
+                sets.code_pairs[name] = pairs
     if wanted & {"zeroshot", "knn"}:
         sst2 = load_task(data.senteval, "SST2")
         knn = profile.knn
@@ -109,7 +119,8 @@ def load_sets(profile: EvalProfile, data: EvalData) -> Sets:
 def evaluate(
     references: list[str], profile: EvalProfile, data: EvalData, cache: Path | None = None
 ) -> dict:
-    """results.json's content: per task, per model, the metrics; plus sizes, timings, cache."""
+    """results.json's content: per task, per model (by the name a person calls it, see
+    cpt_core.eval.names; its reference beside), the metrics; plus sizes, timings, cache."""
     sets = load_sets(profile, data)
     results: dict = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -119,16 +130,21 @@ def evaluate(
         "models": {},
         "tasks": {},
     }
-    for reference in references:
+    names = [BM25 if r == BM25 else model_name(r) for r in references]
+    twice = clashing(names)
+    for reference, name in zip(references, names, strict=True):
         started = time.perf_counter()
         if reference == BM25:
-            name, info, runner = BM25, {"kind": "bm25"}, _Runner(None, BM25Retriever(), profile)
+            info, runner = {"kind": "bm25"}, _Runner(None, BM25Retriever(), profile)
         else:
             encoder = CachedEncoder(
                 load_encoder(reference, profile.max_length, profile.batch_size), cache
             )
-            name, runner = encoder.name, _Runner(encoder, DenseRetriever(encoder), profile)
-            info = {"kind": type(encoder.encoder).__name__, "identity": encoder.identity}
+            runner = _Runner(encoder, DenseRetriever(encoder), profile)
+            kind = type(encoder.encoder).__name__
+            info = {"kind": kind, "name": name, "identity": encoder.identity}
+            if name in twice:  # another model has this name too: tell them apart by weights
+                name = with_identity(name, encoder.identity)
         seconds = {}
         for family in profile.families:
             clock = time.perf_counter()
@@ -171,14 +187,18 @@ class _Runner:
         if self.encoder is None:
             return {}
         encode = self.encoder.encode  # the cache embeds a text shared by both sides once
-        return {
-            pairs.name: {
-                "spearman": spearman(
-                    encode(pairs.first, self.side), encode(pairs.second, self.side), pairs.gold
-                )
-            }
-            for pairs in sets.sts
-        }
+        out = {}
+        for pairs in sets.sts:
+            if isinstance(pairs, StsYear):
+                scored = [
+                    cosines(encode(f.first, self.side), encode(f.second, self.side))
+                    for f in pairs.files
+                ]
+                out |= year_spearman(pairs, scored)
+                continue
+            first, second = encode(pairs.first, self.side), encode(pairs.second, self.side)
+            out[pairs.name] = {"spearman": spearman(first, second, pairs.gold)}
+        return out
 
     def search(self, sets: Sets) -> dict:
         return {name: evaluate_search(self.retriever, data) for name, data in sets.search.items()}
@@ -228,7 +248,10 @@ def _sizes(sets: Sets) -> dict:
         parts = {k: len(getattr(task, k)) for k in ("train", "dev", "test") if getattr(task, k)}
         sizes[f"probe/{task.name}"] = parts if task.test else {"cross_validated": len(task.train)}
     for pairs in sets.sts:
-        sizes[f"sts/{pairs.name}"] = {"pairs": len(pairs.gold)}
+        if isinstance(pairs, StsYear):
+            sizes |= {f"sts/{task}": size for task, size in pairs.sizes().items()}
+        else:
+            sizes[f"sts/{pairs.name}"] = {"pairs": len(pairs.gold)}
     for name, data in sets.search.items():
         sizes[f"search/{name}"] = {"queries": len(data.qrels), "documents": len(data.corpus)}
     if sets.cosqa:
