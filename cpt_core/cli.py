@@ -28,6 +28,21 @@ PREFECT_DEFAULTS = {  # offline, quiet, and patient with a 2-core machine's serv
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
 }
 BEAM_PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+OWN_LOGGERS = ("cpt", "cpt_core", "beam_jobs", "flows")  # cpt's own progress, always shown
+
+
+@app.callback()
+def options(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Show libraries' INFO logs too (FAISS's loader...).")
+    ] = False,
+) -> None:
+    """cpt: mine pairs, train embedding models on them, evaluate, index and serve them."""
+    # Libraries talk at INFO (FAISS lists every CPU build it failed to load, as
+    # ModuleNotFoundError): a newcomer reads that as a failure. Theirs only from WARNING up.
+    logging.getLogger().setLevel(logging.INFO if verbose else logging.WARNING)
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
 
 
 @models_app.command("list")
@@ -199,9 +214,14 @@ def index_search(
     model: Annotated[
         str | None, typer.Option(help="Embed queries with this model (must be the index's).")
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON line per query, for scripts.")
+    ] = False,
 ) -> None:
-    """Top-k ids, scores and texts for each query, as JSON lines."""
-    from cpt_core.index.search import SearchIndex, read_index_meta
+    """Top-k hits for each query: a ranked table (rank, score, id, the text's first line)."""
+    from rich.console import Console
+
+    from cpt_core.index.search import SearchIndex, hits_table, read_index_meta
 
     encoder = None
     if model:
@@ -210,6 +230,9 @@ def index_search(
         encoder = load_encoder(model, read_index_meta(index).max_length)
     searcher = SearchIndex(index, encoder)
     for query, hits in zip(queries, searcher.search(queries, k), strict=True):
+        if not as_json:
+            Console().print(hits_table(query, hits))
+            continue
         found = [{"id": h.id, "score": round(h.score, 4), "text": h.text[:200]} for h in hits]
         typer.echo(json.dumps({"query": query, "hits": found}, ensure_ascii=False))
 
@@ -229,11 +252,26 @@ def eval_(
     senteval: Annotated[Path | None, typer.Option(help="SentEval data dir.")] = None,
     stsb: Annotated[Path | None, typer.Option(help="STS-B sts-test.csv.")] = None,
     sick: Annotated[Path | None, typer.Option(help="SICK test file.")] = None,
+    sts: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="STS set in any layout: a SemEval 2012-16 year folder or STS.input file, "
+            "STS-B csv, SICK (repeatable; replaces the default STS-B and SICK)."
+        ),
+    ] = None,
     beir: Annotated[list[Path] | None, typer.Option(help="BEIR folder (repeatable).")] = None,
     cosqa: Annotated[Path | None, typer.Option(help="CoSQA retrieval folder.")] = None,
     code_pairs: Annotated[
         list[str] | None, typer.Option(help="Pair shards or CodeSearchNet jsonl (repeatable).")
     ] = None,
+    mteb: Annotated[
+        bool,
+        typer.Option(
+            "--mteb",
+            help="Also run MTEB's retrieval evaluation on the same BEIR sets (the mteb extra); "
+            "its result files go to REPORT/mteb.",
+        ),
+    ] = False,
     set_: SetOption = None,
 ) -> None:
     """Evaluate models side by side on every task; write a report. Sets default to
@@ -241,6 +279,15 @@ def eval_(
     from cpt_core.eval.profile import EvalData, load_profile
     from cpt_core.eval.report import write_report
     from cpt_core.eval.suite import evaluate, with_baselines
+
+    if mteb:  # before any embedding: a missing extra fails in seconds
+        try:
+            from cpt_core.eval.mteb_run import run_mteb
+        except ModuleNotFoundError as missing:
+            raise CptError(
+                f"--mteb needs the mteb extra ({missing.name} is not installed): "
+                "pip install -e '.[mteb]'"
+            ) from None
 
     chosen = load_profile(profile, dict(_parse_override(item) for item in set_ or []))
     references = with_baselines(models or []) if baselines else list(models or [])
@@ -250,12 +297,18 @@ def eval_(
         senteval=senteval,
         stsb=stsb,
         sick=sick,
+        sts=tuple(sts or ()),
         beir=tuple(beir or ()),
         cosqa=cosqa,
         code_pairs=tuple(code_pairs or ()),
     )
     results = evaluate(references, chosen, data)
     typer.echo(f"report: {write_report(results, report)}")
+    if mteb:
+        for name, scores in run_mteb(references, chosen, data, report / "mteb").items():
+            for task, ndcg in scores.items():
+                typer.echo(f"mteb: {name} {task} nDCG@10 {ndcg:.2f}")
+        typer.echo(f"mteb results: {report / 'mteb' / 'results'}")
 
 
 @app.command()
