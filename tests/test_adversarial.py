@@ -10,7 +10,6 @@ counted filter or a dead letter with its reason, and `counts.balance` adds up.
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import os
@@ -19,7 +18,6 @@ import struct
 import subprocess
 import sys
 import tarfile
-import tracemalloc
 import zipfile
 import zlib
 from collections import Counter
@@ -34,7 +32,6 @@ from apache_beam.io.filesystem import FileMetadata, FileSystem
 from beam_jobs.extract_code_pairs import run
 from beam_jobs.inputs import expand_inputs
 from cpt_core.code.config import CodeMiningConfig
-from cpt_core.code.sources import read_repository
 from cpt_core.data.manifest import Manifest
 from cpt_core.errors import CptError
 from cpt_core.train.config import TrainConfig, load_config
@@ -275,26 +272,6 @@ def test_a_million_line_file_is_parsed_in_bounded_memory(tmp_path):
     assert peak < 1500, f"peak RSS {peak} MB"
     assert functions(rows) == {"big_total"} and not dead
     assert manifest.counts["balance"]["outcomes"] == {"kept": 1}
-
-
-def test_a_tar_of_many_members_is_read_in_bounded_memory(tmp_path):
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for i in range(20_000):
-            archive.addfile(tarfile.TarInfo(f"many-1/notes/n{i:05d}.txt"))
-        ok = documented("many_total").encode()
-        last = tarfile.TarInfo("many-1/ok.py")
-        last.size = len(ok)
-        archive.addfile(last, io.BytesIO(ok))
-    (tmp_path / "many.tar.gz").write_bytes(gzip.compress(buffer.getvalue(), compresslevel=1))
-    tracemalloc.start()
-    try:
-        found = list(read_repository(str(tmp_path / "many.tar.gz")))
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert [f.path for f in found] == ["ok.py"]
-    assert peak < 3_000_000, f"{peak} bytes traced"  # 20k members kept would be ~9 MB
 
 
 class ObjectStore(FileSystem):
