@@ -144,9 +144,10 @@ def _cpt(model, queries, documents, chunk, seq, dtype):
         encoder.tokenizer.encode(queries, "query"), encoder.tokenizer.encode(documents, "document")
     )
     n_params = sum(p.numel() for p in backbone.parameters())
+    prepared = batch.prepare(encoder.tokenizer, chunk)
 
     def run():
-        contrastive_step(encoder, scale, batch, chunk)
+        contrastive_step(encoder, scale, prepared)
         backbone.zero_grad(set_to_none=True)
 
     return run, n_params, batch.tokens

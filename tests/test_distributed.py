@@ -7,7 +7,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from cpt_core.dist.group import reduce_gradients
+from cpt_core.dist.reducer import OverlappedReducer
 from cpt_core.loss.contrastive import LogitScale
 from cpt_core.loss.grad_cache import PairBatch, contrastive_step
 from cpt_core.train.launch import free_port
@@ -27,13 +27,18 @@ def _worker(rank: int, port: int, model: str, out: str, chunk: int, negatives: b
     dist.init_process_group("gloo", rank=rank, world_size=2)
     torch.set_num_threads(1)
     encoder, scale = encoder_from(model), LogitScale().double()
-    local = _half(batch_of(encoder, N, negatives), rank)
-    output = contrastive_step(encoder, scale, local, chunk)
-    params = [*encoder.backbone.parameters(), scale.tau]
-    reduce_gradients(params)
+    local = _half(batch_of(encoder, N, negatives), rank).prepare(encoder.tokenizer, chunk)
+    # Small buckets, so that several start while backward is still running.
+    reducer = OverlappedReducer([scale.tau, *encoder.backbone.parameters()], bucket_bytes=2**14)
+    reducer.arm(local.backwards)
+    output = contrastive_step(encoder, scale, local)
+    started = sum(bucket.work is not None for bucket in reducer.buckets)
+    reducer.finish()
     grads = {n: p.grad for n, p in encoder.backbone.named_parameters()}
     grads["tau"] = scale.tau.grad
-    torch.save({"loss": output.global_loss.item(), "grads": grads}, f"{out}/rank{rank}.pt")
+    body = {"loss": output.global_loss.item(), "grads": grads}
+    body["overlapped"] = torch.tensor([started, len(reducer.buckets)])
+    torch.save(body, f"{out}/rank{rank}.pt")
     dist.destroy_process_group()
 
 
@@ -46,6 +51,9 @@ def test_two_ranks_equal_one_process(tiny_model, tmp_path, chunk, negatives):
     for rank in range(2):
         got = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True, map_location="cpu")
         assert got["loss"] == pytest.approx(loss, rel=1e-12)
+        started, buckets = got["overlapped"].tolist()
+        # Every bucket but, at most, the logit scale's started while backward was running.
+        assert buckets > 2 and started >= buckets - 1
         for name, grad in want.items():
             err = (got["grads"][name] - grad).norm() / grad.norm().clamp(min=1e-30)
             assert err < 1e-6, f"rank {rank} {name}: relative error {err:.2e}"
@@ -62,7 +70,7 @@ def test_torchrun_training_matches_one_process(tiny_model, pairs_dir, tmp_path):
     options = ["--pairs", str(pairs_dir), "--set", f"model.name={tiny_model}"]
     for key, value in {"data.batch_size": 8, "data.chunk_size": 2, "optim.max_steps": 3}.items():
         options += ["--set", f"{key}={value}"]
-    options += ["--set", "optim.lr=1e-3", "--set", "model.max_length=24"]
+    options += ["--set", "optim.lr=1e-3", "--set", "model.max_length=24", "--set", "precision=fp32"]
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
     torchrun += ["--master-port", str(free_port())]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -95,3 +95,24 @@ def test_blockwise_loss_equals_full_matrix(with_negatives):
     assert block_acc == full_acc
     for a, b in zip(full_grads, block_grads, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_loss_is_float32_under_bf16_autocast():
+    """At scale 100, bf16 logits would move the loss by ~0.4; autocast must not reach it."""
+    q, d = unit(64, 96, 4).float(), unit(64, 96, 5).float()
+    scale = torch.tensor(100.0)
+    want = contrastive_loss(q, d, scale).loss.item()
+    seen = []
+
+    class Matmuls(torch.overrides.TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if "matmul" in getattr(func, "__name__", ""):
+                seen.append(out.dtype)
+            return out
+
+    with torch.autocast("cpu", dtype=torch.bfloat16), Matmuls():
+        got = contrastive_loss(q, d, scale).loss.item()
+        assert (q @ d.T).dtype == torch.bfloat16  # autocast is really on around the loss
+    assert seen[:-1] and set(seen[:-1]) == {torch.float32}
+    assert got == pytest.approx(want, abs=1e-3)

@@ -8,8 +8,8 @@ from cpt_core.data.reader import Pair
 from cpt_core.loss.grad_cache import contrastive_step
 from cpt_core.paths import shared_data
 from cpt_core.train.config import load_config
+from cpt_core.train.feed import tokenize
 from cpt_core.train.setup import build_encoder, build_optimizer, build_scale
-from cpt_core.train.trainer import tokenize
 
 
 def held_out_loss(encoder, scale, pairs):
@@ -42,7 +42,7 @@ def test_training_steps_lower_the_loss(smollm2):
     before = held_out_loss(encoder, scale, held_out)
     for step in range(4):
         batch = tokenize(encoder.tokenizer, train_pairs[step * 8 : (step + 1) * 8])
-        contrastive_step(encoder, scale, batch, chunk_size=4)
+        contrastive_step(encoder, scale, batch.prepare(encoder.tokenizer, chunk_size=4))
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad()

@@ -211,3 +211,21 @@ def test_config_typo_is_refused(tmp_path):
     preset.write_text("optim:\n  lerning_rate: 1\n")
     with pytest.raises(CptError, match=r"optim\.lerning_rate"):
         load_config(preset)
+
+
+def test_raising_max_steps_on_resume_extends_the_run(tiny_model, pairs_dir, tmp_path):
+    train(tiny_config(tiny_model, **{"optim.max_steps": 4}), pairs_dir, tmp_path / "r")
+    longer = tiny_config(tiny_model, **{"optim.max_steps": 6})
+    model = train(longer, pairs_dir, tmp_path / "r", resume=True, progress=False)
+    assert json.loads((model / "cpt.json").read_text())["steps"] == 6
+    steps = [json.loads(ln)["step"] for ln in (tmp_path / "r" / "metrics.jsonl").open()]
+    assert steps == list(range(1, 7))
+
+
+def test_bf16_on_a_cpu_without_it_is_refused(tiny_model, pairs_dir, tmp_path, monkeypatch):
+    import cpt_core.train.precision
+
+    monkeypatch.setattr(cpt_core.train.precision, "native_bf16", lambda device: False)
+    with pytest.raises(CptError, match="precision: bf16 needs a GPU or a CPU with AVX512-BF16"):
+        train(tiny_config(tiny_model, precision="bf16"), pairs_dir, tmp_path / "r")
+    assert not (tmp_path / "r").exists()

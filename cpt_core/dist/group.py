@@ -9,12 +9,13 @@ on the union batch, which tests check to float64 precision.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 import torch.distributed.nn.functional as dist_fn
-from torch import nn
 
 
 @dataclass(frozen=True)
@@ -27,16 +28,27 @@ class World:
         return self.rank == 0
 
 
-def init_world() -> World:
-    """Join the process group torchrun describes in the environment; one process otherwise."""
+@contextmanager
+def joined_world() -> Iterator[World]:
+    """The process group torchrun describes in the environment, joined for the block and left
+    after it; one process (World()) without torchrun or when the caller already joined."""
     if "RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", "1")) == 1:
-        return World()
-    if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
+        yield World()
+        return
+    joined = not dist.is_initialized()
+    if joined:
         if torch.cuda.is_available():
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    return World(dist.get_rank(), dist.get_world_size())
+            # Bound to its device at once: NCCL connects eagerly, no guessing of rank -> GPU.
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
+            dist.init_process_group("nccl", device_id=device)
+        else:
+            dist.init_process_group("gloo")
+    try:
+        yield World(dist.get_rank(), dist.get_world_size())
+    finally:
+        if joined:
+            dist.destroy_process_group()
 
 
 def active() -> bool:
@@ -56,16 +68,3 @@ def reduce_sum(value: torch.Tensor) -> torch.Tensor:
         value = value.clone()
         dist.all_reduce(value)
     return value
-
-
-def reduce_gradients(params: list[nn.Parameter]) -> None:
-    """Sum parameter gradients over ranks: each rank holds its share of one global loss."""
-    if not active():
-        return
-    grads = [p.grad for p in params if p.grad is not None]
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat)
-    offset = 0
-    for g in grads:
-        g.copy_(flat[offset : offset + g.numel()].view_as(g))
-        offset += g.numel()

@@ -56,7 +56,22 @@ def contrastive_loss(
     negatives: torch.Tensor | None = None,
     block_rows: int = BLOCK_ROWS,
 ) -> LossOutput:
-    """queries, documents: [m, d] normalised local rows; negatives: [m * k, d] or None."""
+    """queries, documents: [m, d] normalised local rows; negatives: [m * k, d] or None.
+
+    Autocast is off here: the encoder hands over float32 (or float64) rows, and at a scale of
+    100 bf16 logits would err by ~0.4, more than the margins the loss is made of.
+    """
+    with torch.autocast(queries.device.type, enabled=False):
+        return _loss(queries, documents, scale, negatives, block_rows)
+
+
+def _loss(
+    queries: torch.Tensor,
+    documents: torch.Tensor,
+    scale: torch.Tensor,
+    negatives: torch.Tensor | None,
+    block_rows: int,
+) -> LossOutput:
     all_queries, offset = gather(queries)
     all_documents, _ = gather(documents)
     columns = all_documents

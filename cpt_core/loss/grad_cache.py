@@ -5,10 +5,13 @@ The loss couples every pair in the batch, but its gradient w.r.t. the *embedding
 those embeddings as leaves and backpropagate to get d loss / d embedding, (3) re-embed each
 chunk with a graph and backpropagate that cached gradient into the parameters. Peak
 activation memory is one chunk's; the price is one extra forward pass (~1.33x the plain step).
+The last chunk of pass (1) keeps its graph, since pass (3) would rebuild it at once: one
+forward fewer per step, at no extra memory.
 
 Chunks are made of length-sorted sequences, so each is padded only to its own longest member:
-a free speed-up, since the loss does not care how the batch is chunked. Each chunk's RNG state
-is recorded in pass (1) and replayed in pass (3), so dropout masks match.
+a free speed-up, since the loss does not care how the batch is chunked. Chunking and padding
+happen in `PairBatch.prepare`, which the trainer runs ahead of the step, off the main thread.
+Each chunk's RNG state is recorded in pass (1) and replayed in pass (3), so dropout masks match.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from cpt_core.loss.contrastive import LogitScale, LossOutput, contrastive_loss
+from cpt_core.model.delimiters import Batch, DelimitedTokenizer
 from cpt_core.model.encoder import Encoder
 
 
@@ -37,6 +41,46 @@ class PairBatch:
     @property
     def tokens(self) -> int:
         return sum(len(s) for side in self.sides() for s in side)
+
+    def prepare(
+        self, tokenizer: DelimitedTokenizer, chunk_size: int = 0, pin: bool = False, pad_to: int = 1
+    ) -> Prepared:
+        """Padded tensors per chunk, ready for the device. chunk_size 0 (or >= the batch) is
+        the plain full-batch step: one chunk per side. `pin` page-locks them (CUDA), so the
+        copy to the device can run without blocking; `pad_to` rounds widths up (compiled
+        models see fewer shapes)."""
+        size = len(self.queries) if 0 < chunk_size < len(self.queries) else 0
+        sides = []
+        for side in self.sides():
+            order = sorted(range(len(side)), key=lambda i: -len(side[i]))
+            step = size or len(side)
+            chunks = []
+            for start in range(0, len(side), step):
+                index = torch.tensor(order[start : start + step])
+                batch = tokenizer.collate([side[i] for i in index], pad_to)
+                chunks.append(
+                    Chunk(index.pin_memory(), batch.pin()) if pin else Chunk(index, batch)
+                )
+            sides.append(chunks)
+        return Prepared(sides, cached=size > 0, lengths=[len(s) for x in self.sides() for s in x])
+
+
+@dataclass
+class Chunk:
+    index: torch.Tensor  # the side's rows this chunk holds, longest first
+    batch: Batch
+
+
+@dataclass
+class Prepared:
+    sides: list[list[Chunk]]  # queries, documents[, negatives]
+    cached: bool  # several chunks per side: the gradient cache runs
+    lengths: list[int]  # every sequence's token count, padding excluded
+
+    @property
+    def backwards(self) -> int:
+        """Backward passes through the encoder in one step: one, or one per cached chunk."""
+        return sum(len(side) for side in self.sides) if self.cached else 1
 
 
 class RngSnapshot:
@@ -56,45 +100,46 @@ class RngSnapshot:
             yield
 
 
-def contrastive_step(
-    encoder: Encoder, scale: LogitScale, batch: PairBatch, chunk_size: int = 0
-) -> LossOutput:
-    """Forward and backward for one batch; gradients accumulate into the parameters.
-
-    chunk_size 0 (or >= the batch) runs the plain full-batch step; anything smaller runs the
-    gradient cache with the same gradients.
-    """
-    if chunk_size <= 0 or chunk_size >= len(batch.queries):
-        embeddings = [encoder(encoder.tokenizer.collate(side)) for side in batch.sides()]
-        output = contrastive_loss(*embeddings[:2], scale(), *embeddings[2:])
+def contrastive_step(encoder: Encoder, scale: LogitScale, batch: Prepared) -> LossOutput:
+    """Forward and backward for one batch; gradients accumulate into the parameters."""
+    if not batch.cached:
+        sides = [_assemble([(c, encoder(c.batch)) for c in side]) for side in batch.sides]
+        output = contrastive_loss(*sides[:2], scale(), *sides[2:])
         output.loss.backward()
         return output
-    plans = [_chunks(side, chunk_size) for side in batch.sides()]
-    leaves, snapshots = [], []
-    with torch.no_grad():
-        for side, plan in zip(batch.sides(), plans, strict=True):
-            reps: torch.Tensor | None = None
-            side_snapshots = []
-            for index in plan:
-                side_snapshots.append(RngSnapshot())
-                chunk = encoder(encoder.tokenizer.collate([side[i] for i in index]))
-                if reps is None:
-                    reps = chunk.new_empty(len(side), chunk.shape[1])
-                reps[index.to(chunk.device)] = chunk
-            leaves.append(reps.requires_grad_())
-            snapshots.append(side_snapshots)
+    leaves, replays, kept = [], [], None
+    for number, side in enumerate(batch.sides):
+        embedded, side_replays = [], []
+        for position, chunk in enumerate(side):
+            last = number == len(batch.sides) - 1 and position == len(side) - 1
+            snapshot = RngSnapshot()
+            with torch.set_grad_enabled(last):
+                rows = encoder(chunk.batch)
+            if last:
+                kept = (chunk, rows)
+            else:
+                side_replays.append((chunk, snapshot))
+            embedded.append((chunk, rows.detach()))
+        leaves.append(_assemble(embedded).requires_grad_())
+        replays.append(side_replays)
     output = contrastive_loss(*leaves[:2], scale(), *leaves[2:])
     output.loss.backward()
-    for side, plan, leaf, side_snapshots in zip(
-        batch.sides(), plans, leaves, snapshots, strict=True
-    ):
-        for index, snapshot in zip(plan, side_snapshots, strict=True):
+    chunk, rows = kept
+    rows.backward(gradient=_rows_of(leaves[-1].grad, chunk))
+    for leaf, side_replays in zip(leaves, replays, strict=True):
+        for chunk, snapshot in side_replays:
             with snapshot.replay():
-                chunk = encoder(encoder.tokenizer.collate([side[i] for i in index]))
-            chunk.backward(gradient=leaf.grad[index.to(leaf.device)])
+                rows = encoder(chunk.batch)
+            rows.backward(gradient=_rows_of(leaf.grad, chunk))
     return output
 
 
-def _chunks(sequences: list[list[int]], size: int) -> list[torch.Tensor]:
-    order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i]))
-    return [torch.tensor(order[i : i + size]) for i in range(0, len(order), size)]
+def _assemble(parts: list[tuple[Chunk, torch.Tensor]]) -> torch.Tensor:
+    """Chunks' embeddings put back in the side's row order (differentiable)."""
+    values = torch.cat([rows for _, rows in parts])
+    index = torch.cat([chunk.index for chunk, _ in parts]).to(values.device, non_blocking=True)
+    return values.new_empty(values.shape).index_copy(0, index, values)
+
+
+def _rows_of(gradient: torch.Tensor, chunk: Chunk) -> torch.Tensor:
+    return gradient[chunk.index.to(gradient.device, non_blocking=True)]

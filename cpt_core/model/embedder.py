@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from cpt_core.model.bf16 import native_bf16
 from cpt_core.model.delimiters import DelimitedTokenizer, Delimiters, Side
 from cpt_core.model.encoder import Encoder
 from cpt_core.model.folder import CptMeta, read_meta
@@ -26,13 +27,7 @@ def inference_dtype(device: str, name: str = "auto") -> torch.dtype:
     """bfloat16 where it is fast (CUDA; x86 CPUs with native bf16), float32 elsewhere."""
     if name != "auto":
         return {"float32": torch.float32, "bfloat16": torch.bfloat16}[name]
-    if device.startswith("cuda"):
-        return torch.bfloat16
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return torch.float32
-    return torch.bfloat16 if " avx512_bf16" in flags or " amx_bf16" in flags else torch.float32
+    return torch.bfloat16 if native_bf16(device) else torch.float32
 
 
 class Embedder:

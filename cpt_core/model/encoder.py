@@ -26,14 +26,14 @@ class Encoder(nn.Module):
 
     def forward(self, batch: Batch) -> torch.Tensor:
         device = next(self.backbone.parameters()).device
+        ids, mask, positions, pool = (
+            t.to(device, non_blocking=True)
+            for t in (batch.input_ids, batch.attention_mask, batch.position_ids, batch.pool_index)
+        )
         hidden = self.backbone(
-            input_ids=batch.input_ids.to(device),
-            attention_mask=batch.attention_mask.to(device),
-            position_ids=batch.position_ids.to(device),
-            use_cache=False,
+            input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False
         ).last_hidden_state
-        rows = torch.arange(hidden.shape[0], device=device)
-        pooled = hidden[rows, batch.pool_index.to(device)]
+        pooled = hidden[torch.arange(hidden.shape[0], device=device), pool]
         # float32 at least (bf16 cosines are too coarse for the loss), float64 kept for tests
         return nn.functional.normalize(
             pooled.to(torch.promote_types(pooled.dtype, torch.float32)), dim=-1

@@ -12,6 +12,7 @@ from pydantic import Field
 from cpt_core.config import Strict, load_preset
 from cpt_core.model.delimiters import Delimiters
 from cpt_core.model.folder import CptMeta
+from cpt_core.train.precision import Precision
 
 
 class ModelConfig(Strict):
@@ -44,6 +45,7 @@ class DataConfig(Strict):
     chunk_size: int = Field(0, ge=0)  # gradient-cache mini-batch; 0 embeds the batch at once
     seed: int = 0
     hard_negatives: int = Field(0, ge=0)  # per pair, from the shard's `negatives` column
+    prefetch: int = Field(2, ge=0)  # steps prepared ahead in a background thread; 0: inline
 
 
 class TrainConfig(Strict):
@@ -51,15 +53,21 @@ class TrainConfig(Strict):
     loss: LossConfig = LossConfig()
     optim: OptimConfig = OptimConfig()
     data: DataConfig = DataConfig()
-    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA only
+    precision: Precision = "auto"  # auto: bf16 autocast where the device computes it natively
+    compile: bool = False  # torch.compile the backbone; padded widths then round up to 16
     log_every: int = Field(1, ge=1)
     checkpoint_every: int = Field(100, ge=1)
     keep_checkpoints: int = Field(2, ge=1)
 
     def digest(self) -> str:
-        """Stable hash of the configuration, recorded with checkpoints and models."""
-        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        """Stable hash of what a checkpoint must match to resume: the whole configuration but
+        the run's length and bookkeeping, so raising max_steps on --resume extends a run."""
+        body = self.model_dump(mode="json")
+        body["optim"].pop("max_steps")
+        body["data"].pop("prefetch")
+        for key in ("log_every", "checkpoint_every", "keep_checkpoints"):
+            body.pop(key)
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
     def model_meta(self, logit_scale: float, steps: int, manifests: list[dict]) -> CptMeta:
         """What the model folder's cpt.json records about how these weights were made."""

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import matplotlib
 
+from cpt_core.train.flops import FlopCounter
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
@@ -18,6 +20,31 @@ CURVES = [
     ("lr", "learning rate"),
     ("pairs_per_s", "pairs / s"),
 ]
+
+
+class Window:
+    """Throughput since the last logged step. Rates are taken between logging steps, where the
+    host has waited for the device: a per-step clock would time only the kernel launches."""
+
+    def __init__(self, start: float):
+        self.start, self.pairs, self.tokens, self.flops = start, 0, 0, 0.0
+
+    def add(self, pairs: int, lengths: list[int], counter: FlopCounter) -> None:
+        self.pairs += pairs
+        self.tokens += sum(lengths)
+        self.flops += counter.training(lengths)
+
+    def rates(self, now: float, ranks: int, peak: float | None) -> dict:
+        """pairs/s (global batch), tokens/s and MFU (this rank's share of the work, on one
+        device), then a fresh window."""
+        seconds = max(now - self.start, 1e-9)
+        rates = {
+            "pairs_per_s": self.pairs / seconds,
+            "tokens_per_s": self.tokens * ranks / seconds,
+            "mfu": self.flops / seconds / peak if peak else None,
+        }
+        self.__init__(now)
+        return rates
 
 
 class MetricsLog:

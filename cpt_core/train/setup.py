@@ -8,20 +8,27 @@ import torch
 from torch import nn
 
 from cpt_core.loss.contrastive import LogitScale
+from cpt_core.model.attention import use_training_attention
 from cpt_core.model.delimiters import DelimitedTokenizer
 from cpt_core.model.encoder import Encoder
 from cpt_core.pretrained.load import load_backbone
 from cpt_core.train.config import LossConfig, ModelConfig, OptimConfig
 
 
-def build_encoder(config: ModelConfig, device: torch.device) -> Encoder:
+def build_encoder(config: ModelConfig, device: torch.device, compiled: bool = False) -> Encoder:
+    """The encoder to train; `compiled` runs the backbone through torch.compile (the trainer
+    then rounds padded widths up, so that few distinct shapes reach the compiler)."""
     backbone, tokenizer = load_backbone(config.name)
+    use_training_attention(backbone)
     if config.gradient_checkpointing:
         backbone.gradient_checkpointing_enable({"use_reentrant": False})
     wrapped = DelimitedTokenizer(
         tokenizer, config.delimiters, config.max_length, config.padding_side
     )
-    return Encoder(backbone.to(device), wrapped)
+    backbone = backbone.to(device)
+    if compiled:
+        backbone.compile(dynamic=False)
+    return Encoder(backbone, wrapped)
 
 
 def build_scale(config: LossConfig, device: torch.device) -> LogitScale:
@@ -29,9 +36,10 @@ def build_scale(config: LossConfig, device: torch.device) -> LogitScale:
 
 
 def build_optimizer(
-    encoder: Encoder, scale: LogitScale, config: OptimConfig
+    encoder: Encoder, scale: LogitScale, config: OptimConfig, fused: bool = False
 ) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
     """AdamW without decay on norms and biases; tau gets its own (higher) learning rate.
+    `fused` (CUDA) updates every parameter in one kernel instead of a few per tensor.
 
     Schedule: linear warm-up, then cosine decay to `min_lr_ratio` of the peak.
     """
@@ -41,7 +49,7 @@ def build_optimizer(
         {"params": [p for _, p in named if p.ndim < 2], "weight_decay": 0.0},
         {"params": list(scale.parameters()), "weight_decay": 0.0, "lr": config.scale_lr},
     ]
-    optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=config.betas)
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=config.betas, fused=fused or None)
 
     def factor(step: int) -> float:
         if step < config.warmup_steps:

@@ -2,14 +2,14 @@
 
 One function, top to bottom, in the spirit of nanoGPT's train.py. Every rank reads the same
 deterministic batch stream and takes its own slice, so ranks need no data coordination and a
-resumed run sees exactly the batches it would have seen.
+resumed run sees exactly the batches it would have seen. Batches are prepared ahead in a
+background thread (`feed`), and the host waits for the device only on logging steps.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -18,15 +18,18 @@ from tqdm import tqdm
 
 from cpt_core.data.batches import BatcherState, DedupBatcher
 from cpt_core.data.manifest import MANIFEST_NAME, Manifest
-from cpt_core.data.reader import Pair, PairSource
-from cpt_core.dist.group import init_world, reduce_gradients
+from cpt_core.data.reader import PairSource
+from cpt_core.dist.group import World, joined_world
+from cpt_core.dist.reducer import OverlappedReducer
 from cpt_core.errors import CptError
-from cpt_core.loss.grad_cache import PairBatch, contrastive_step
-from cpt_core.model.delimiters import DelimitedTokenizer
+from cpt_core.loss.grad_cache import contrastive_step
 from cpt_core.model.folder import save_model
 from cpt_core.train.checkpoint import TrainState, checkpoints, load_checkpoint, save_checkpoint
 from cpt_core.train.config import TrainConfig
-from cpt_core.train.metrics import MetricsLog, plot_curves
+from cpt_core.train.feed import ahead, steps
+from cpt_core.train.flops import FlopCounter, peak_flops
+from cpt_core.train.metrics import MetricsLog, Window, plot_curves
+from cpt_core.train.precision import autocast, uses_bf16
 from cpt_core.train.setup import build_encoder, build_optimizer, build_scale, trainable
 
 log = logging.getLogger(__name__)
@@ -47,8 +50,20 @@ def train(
     `stop_after` ends the run early at that step with a checkpoint, as a preempted job would
     (time-boxed jobs, tests); the model folder is written only when max_steps is reached.
     """
-    out = Path(out)
-    world = init_world()
+    with joined_world() as world:
+        return _train(config, pairs, Path(out), world, resume, split, progress, stop_after)
+
+
+def _train(
+    config: TrainConfig,
+    pairs: str | Path,
+    out: Path,
+    world: World,
+    resume: bool,
+    split: str | None,
+    progress: bool,
+    stop_after: int | None,
+) -> Path | None:
     source = PairSource(pairs, negatives=config.data.hard_negatives, split=split)
     batch_size = config.data.batch_size
     if batch_size % world.size:
@@ -57,14 +72,19 @@ def train(
     if found and not resume:
         raise CptError(f"{out} already has checkpoints; pass --resume or choose another --out")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    use_bf16 = config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda")
+    precision = autocast(config.precision, device)
 
     torch.manual_seed(config.data.seed)
-    encoder = build_encoder(config.model, device)
+    encoder = build_encoder(config.model, device, compiled=config.compile)
     scale = build_scale(config.loss, device)
     modules = nn.ModuleDict({"backbone": encoder.backbone, "scale": scale})
     params = trainable(modules)
-    optimizer, scheduler = build_optimizer(encoder, scale, config.optim)
+    optimizer, scheduler = build_optimizer(
+        encoder, scale, config.optim, fused=device.type == "cuda"
+    )
+    # The scale comes first so that it lands in the last bucket, with the embeddings: its
+    # gradient is final early, but the first buckets should hold only the last layers.
+    reducer = OverlappedReducer(trainable(scale, encoder.backbone)) if world.size > 1 else None
     state = TrainState(0, BatcherState(), config.digest())
     if resume and found:
         state = load_checkpoint(found[-1], modules, optimizer, scheduler, config.digest())
@@ -74,66 +94,75 @@ def train(
     metrics.truncate_after(state.step)
 
     batcher = DedupBatcher(source, batch_size, config.data.seed, state.data)
-    share = batch_size // world.size
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else nullcontext()
+    share = slice(
+        world.rank * batch_size // world.size, (world.rank + 1) * batch_size // world.size
+    )
+    pad_to = 16 if config.compile else 1
+    prepared = steps(
+        batcher,
+        encoder.tokenizer,
+        share,
+        config.data.chunk_size,
+        pin=device.type == "cuda",
+        pad_to=pad_to,
+    )
+    flops = FlopCounter.of(encoder.backbone)
+    peak = peak_flops(device, uses_bf16(config.precision, device))
     bar = tqdm(
         total=config.optim.max_steps, initial=state.step, disable=not (progress and world.is_main)
     )
     encoder.train()
     last = min(config.optim.max_steps, stop_after or config.optim.max_steps)
-    for step in range(state.step + 1, last + 1):
-        started = time.perf_counter()
-        local = batcher.next_batch()[world.rank * share : (world.rank + 1) * share]
-        batch = tokenize(encoder.tokenizer, local)
-        with autocast:
-            output = contrastive_step(encoder, scale, batch, config.data.chunk_size)
-        reduce_gradients(params)
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, config.optim.grad_clip)
-        lr = scheduler.get_last_lr()[0]
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        seconds = time.perf_counter() - started
-        record = {
-            "step": step,
-            "loss": float(output.global_loss),
-            "accuracy": float(output.accuracy),
-            "scale": float(scale().detach()),
-            "tau": float(scale.tau.detach()),
-            "grad_norm": float(grad_norm),
-            "lr": lr,
-            "pairs_per_s": batch_size / seconds,
-            "tokens_per_s": batch.tokens * world.size / seconds,
-        }
-        if step % config.log_every == 0 or step == config.optim.max_steps:
-            metrics.append(record)
-        bar.update(1)
-        bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['accuracy']:.2f}")
-        if world.is_main and (step % config.checkpoint_every == 0 or step == last):
-            state = TrainState(step, batcher.state, config.digest())
-            save_checkpoint(
-                out / "checkpoints", state, modules, optimizer, scheduler, config.keep_checkpoints
-            )
+    window = Window(time.perf_counter())
+    with ahead(prepared, config.data.prefetch) as feed:
+        for step in range(state.step + 1, last + 1):
+            taken = next(feed)
+            if reducer:
+                reducer.arm(taken.batch.backwards)
+            with precision:
+                output = contrastive_step(encoder, scale, taken.batch)
+            if reducer:
+                reducer.finish()
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, config.optim.grad_clip)
+            lr = scheduler.get_last_lr()[0]
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            window.add(batch_size, taken.batch.lengths, flops)
+            bar.update(1)
+            if step % config.log_every == 0 or step == last:
+                record = {
+                    "step": step,
+                    "loss": output.global_loss.item(),  # the host waits for the device here
+                    "accuracy": output.accuracy.item(),
+                    "scale": scale().item(),
+                    "tau": scale.tau.item(),
+                    "grad_norm": grad_norm.item(),
+                    "lr": lr,
+                    **window.rates(time.perf_counter(), world.size, peak),
+                }
+                metrics.append(record)
+                bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['accuracy']:.2f}")
+            if world.is_main and (step % config.checkpoint_every == 0 or step == last):
+                state = TrainState(step, taken.state, config.digest())
+                save_checkpoint(
+                    out / "checkpoints",
+                    state,
+                    modules,
+                    optimizer,
+                    scheduler,
+                    config.keep_checkpoints,
+                )
     bar.close()
     if last < config.optim.max_steps:
         return None
     if world.is_main:
-        steps = config.optim.max_steps
-        meta = config.model_meta(float(scale().detach()), steps, _manifests(source))
+        meta = config.model_meta(scale().item(), config.optim.max_steps, _manifests(source))
         save_model(encoder, meta, out / "model")
         records = metrics.read()
         if records:
             plot_curves(records, out / "curves.png")
     return out / "model"
-
-
-def tokenize(tokenizer: DelimitedTokenizer, pairs: list[Pair]) -> PairBatch:
-    negatives = [n for p in pairs for n in p.negatives]
-    return PairBatch(
-        queries=tokenizer.encode([p.x for p in pairs], "query"),
-        documents=tokenizer.encode([p.y for p in pairs], "document"),
-        negatives=tokenizer.encode(negatives, "document") if negatives else None,
-    )
 
 
 def _manifests(source: PairSource) -> list[dict]:
