@@ -82,3 +82,50 @@ def test_writer_refuses_existing_and_empty(tmp_path):
 def test_split_filter(tmp_path):
     with pytest.raises(CptError, match="in split 'test'"):
         PairSource(write_pairs(tmp_path / "p", numbered_pairs(5)), split="test")
+
+
+def _damage_row(shard, row: int) -> None:
+    """Rewrite a shard with one empty 'x', as no cpt writer would."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(shard)
+    x = table.column("x").to_pylist()
+    x[row] = ""
+    pq.write_table(table.set_column(table.schema.get_field_index("x"), "x", pa.array(x)), shard)
+
+
+def test_a_manifest_vouches_for_its_shards_and_reading_still_checks(tmp_path, monkeypatch):
+    import dataclasses
+
+    import pyarrow.parquet as pq
+
+    folder = write_pairs(tmp_path / "p", numbered_pairs(30))
+    reads = []
+    original = pq.ParquetFile.read_row_group
+
+    def counted(self, *args, **kwargs):
+        reads.append(args)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetFile, "read_row_group", counted)
+    PairSource(folder, split="train")
+    assert reads == []  # opened from the footers and the manifest alone
+
+    [shard] = folder.glob("*.parquet")
+    _damage_row(shard, 3)
+    with pytest.raises(CptError, match="row 3 has an empty 'x'"):
+        PairSource(folder, split="train")  # the size no longer matches: scanned up front
+
+    manifest = Manifest.read(folder)  # a manifest that lies about the damaged file
+    entry = dataclasses.replace(manifest.shards[0], bytes=shard.stat().st_size)
+    dataclasses.replace(manifest, shards=[entry]).write(folder)
+    source = PairSource(folder, split="train")
+    with pytest.raises(CptError, match="row 3 has an empty 'x'"):
+        next(source.stream(0))  # still never reaches a batch
+
+
+def test_writers_refuse_a_pair_with_an_empty_side(tmp_path):
+    with pytest.raises(CptError, match="refusing to write a pair with an empty 'y'"):
+        write_pairs(tmp_path / "p", [("a query", "a doc"), ("another query", "")])
+    assert not (tmp_path / "p").exists()

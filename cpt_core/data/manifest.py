@@ -53,6 +53,14 @@ class Manifest:
         body.pop("created")
         return _digest(body)
 
+    def vouches(self, name: str, size: int) -> bool:
+        """Whether this manifest lists a shard of that name and size: its rows were checked
+        as they were written (`writer.encode_shard`)."""
+        return any(s.path == name and s.bytes == size for s in self.shards)
+
+    def rows_in(self, split: str | None) -> int:
+        return int(self.counts.get("by_split", {}).get(split, 0) if split else self.counts["rows"])
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
 

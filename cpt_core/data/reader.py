@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from cpt_core.data.manifest import MANIFEST_NAME, Manifest
 from cpt_core.errors import CptError
 
 
@@ -39,7 +40,6 @@ class Position:
 class _Group:
     file: Path
     index: int
-    rows: int
 
 
 def resolve_shards(spec: str | Path) -> list[Path]:
@@ -57,14 +57,25 @@ def resolve_shards(spec: str | Path) -> list[Path]:
 
 
 class PairSource:
-    """Validated pair shards, read as an endless deterministic stream."""
+    """Validated pair shards, read as an endless deterministic stream.
+
+    Every file's schema is checked from its footer. Its rows are scanned up front too, unless
+    the dataset's manifest vouches for the file (same name and size): cpt's writers check every
+    row before they write it, so a corpus of many terabytes opens in seconds, on every rank.
+    Rows are checked again as each row group is read, so nothing unchecked reaches a batch.
+    """
 
     def __init__(self, spec: str | Path, *, negatives: int = 0, split: str | None = None):
         self.files = resolve_shards(spec)
         self.negatives = negatives
         self.split = split
+        folders = sorted({f.parent for f in self.files})
+        manifests = {folder: _manifest_of(folder) for folder in folders}
+        vouched = {f for f in self.files if _vouches(manifests[f.parent], f)}
         self.groups = [g for f in self.files for g in self._check(f)]
-        if not any(g.rows for g in self.groups):
+        rows = sum(self._rows_of(g) for g in self.groups if g.file not in vouched)
+        rows += sum(manifests[folder].rows_in(split) for folder in {f.parent for f in vouched})
+        if not rows:
             where = f" in split '{split}'" if split else ""
             raise CptError(f"the shards at '{spec}' hold no pairs{where}")
 
@@ -74,7 +85,7 @@ class PairSource:
         return cols + (["split"] if self.split else [])
 
     def _check(self, file: Path) -> list[_Group]:
-        """Schema and content checks up front, so bad data fails before any output exists."""
+        """Schema checks from the footer, so bad data fails before any output exists."""
         try:
             meta = pq.ParquetFile(file)
         except (pa.ArrowInvalid, OSError) as exc:
@@ -89,32 +100,36 @@ class PairSource:
             if schema.field(name).type not in (want, pa.large_string()):
                 got = schema.field(name).type
                 raise CptError(f"{file}: column '{name}' has type {got}, expected {want}")
-        groups = []
-        for index in range(meta.num_row_groups):
-            try:
-                table = meta.read_row_group(index, columns=self.columns)
-            except (pa.ArrowException, OSError) as exc:  # a corrupt page fails only when read
-                detail = str(exc).splitlines()[0]
-                raise CptError(f"{file}: row group {index} is unreadable ({detail})") from exc
-            for name in ("x", "y"):
-                column = table.column(name)
-                bad = pc.or_kleene(pc.is_null(column), pc.equal(pc.utf8_length(column), 0))
-                if pc.any(bad).as_py():
-                    row = int(pc.index(bad, True).as_py())
-                    raise CptError(f"{file}: row group {index} row {row} has an empty '{name}'")
-            if self.negatives:
-                lengths = pc.list_value_length(table.column("negatives"))
-                short = pc.or_kleene(pc.is_null(lengths), pc.less(lengths, self.negatives))
-                if pc.any(short).as_py():
-                    raise CptError(
-                        f"{file}: row group {index} has a pair with fewer than "
-                        f"{self.negatives} negatives"
-                    )
-            rows = table.num_rows
-            if self.split:
-                rows = int(pc.sum(pc.equal(table.column("split"), self.split)).as_py() or 0)
-            groups.append(_Group(file, index, rows))
-        return groups
+        return [_Group(file, index) for index in range(meta.num_row_groups)]
+
+    def _rows_of(self, group: _Group) -> int:
+        table = self._checked(group)
+        if self.split:
+            return int(pc.sum(pc.equal(table.column("split"), self.split)).as_py() or 0)
+        return table.num_rows
+
+    def _checked(self, group: _Group) -> pa.Table:
+        """The group's columns, every row checked."""
+        try:
+            table = pq.ParquetFile(group.file).read_row_group(group.index, columns=self.columns)
+        except (pa.ArrowException, OSError) as exc:  # a corrupt page fails only when read
+            detail = str(exc).splitlines()[0]
+            raise CptError(
+                f"{group.file}: row group {group.index} is unreadable ({detail})"
+            ) from exc
+        where = f"{group.file}: row group {group.index}"
+        for name in ("x", "y"):
+            column = table.column(name)
+            bad = pc.or_kleene(pc.is_null(column), pc.equal(pc.utf8_length(column), 0))
+            if pc.any(bad).as_py():
+                row = int(pc.index(bad, True).as_py())
+                raise CptError(f"{where} row {row} has an empty '{name}'")
+        if self.negatives:
+            lengths = pc.list_value_length(table.column("negatives"))
+            short = pc.or_kleene(pc.is_null(lengths), pc.less(lengths, self.negatives))
+            if pc.any(short).as_py():
+                raise CptError(f"{where} has a pair with fewer than {self.negatives} negatives")
+        return table
 
     def stream(self, seed: int, start: Position = Position()) -> Iterator[tuple[Pair, Position]]:
         """Yield (pair, position after it) forever, epoch after epoch, from `start`."""
@@ -133,13 +148,27 @@ class PairSource:
             epoch, group_cursor = epoch + 1, 0
 
     def _read(self, group: _Group) -> list[Pair]:
-        table = pq.ParquetFile(group.file).read_row_group(group.index, columns=self.columns)
+        table = self._checked(group)
         if self.split:
             table = table.filter(pc.equal(table.column("split"), self.split))
         xs, ys = table.column("x").to_pylist(), table.column("y").to_pylist()
         negs = table.column("negatives").to_pylist() if self.negatives else [()] * len(xs)
         k = self.negatives
         return [Pair(x, y, tuple(n[:k])) for x, y, n in zip(xs, ys, negs, strict=True)]
+
+
+def _manifest_of(folder: Path) -> Manifest | None:
+    """The folder's manifest, if it has a readable one (a damaged one vouches for nothing)."""
+    if not (folder / MANIFEST_NAME).is_file():
+        return None
+    try:
+        return Manifest.read(folder)
+    except CptError:
+        return None
+
+
+def _vouches(manifest: Manifest | None, file: Path) -> bool:
+    return manifest is not None and manifest.vouches(file.name, file.stat().st_size)
 
 
 def _hidden(path: Path, root: Path) -> bool:

@@ -66,7 +66,15 @@ def shard_name(index: int) -> str:
 
 
 def encode_shard(rows: list[dict]) -> bytes:
-    """One Parquet shard's bytes; the same rows in the same order always give the same bytes."""
+    """One Parquet shard's bytes; the same rows in the same order always give the same bytes.
+
+    Every row is checked here, by both writers (this module and the Beam jobs), so that a
+    manifest listing the shard vouches for its rows and the trainer need not scan them again.
+    """
+    for row in rows:
+        for side in ("x", "y"):
+            if not isinstance(row.get(side), str) or not row[side]:
+                raise CptError(f"refusing to write a pair with an empty '{side}': {row}"[:300])
     sink = pa.BufferOutputStream()
     table = pa.Table.from_pylist(rows, schema=PAIR_SCHEMA)
     pq.write_table(table, sink, row_group_size=ROW_GROUP_ROWS, compression="zstd")
