@@ -19,7 +19,7 @@ def build_encoder(config: ModelConfig, device: torch.device, compiled: bool = Fa
     """The encoder to train; `compiled` runs the backbone through torch.compile (the trainer
     then rounds padded widths up, so that few distinct shapes reach the compiler)."""
     backbone, tokenizer = load_backbone(config.name)
-    use_training_attention(backbone)
+    use_training_attention(backbone, device)
     if config.gradient_checkpointing:
         backbone.gradient_checkpointing_enable({"use_reentrant": False})
     wrapped = DelimitedTokenizer(
