@@ -42,11 +42,12 @@ def read_meta(folder: Path) -> CptMeta | None:
         raise CptError(f"{path} is not valid cpt metadata: {str(exc).splitlines()[0]}") from exc
 
 
-def save_model(encoder, meta: CptMeta, folder: Path) -> Path:
-    """Written whole or not at all (cpt_core.staging), so a crash never leaves half a model."""
+def save_model(encoder, meta: CptMeta, folder: Path, weights: dict | None = None) -> Path:
+    """Written whole or not at all (cpt_core.staging), so a crash never leaves half a model.
+    `weights` replaces the backbone's own state (gathered whole from a sharded run)."""
     folder = Path(folder)
     with atomic_dir(folder) as staging:
-        encoder.backbone.save_pretrained(staging)
+        encoder.backbone.save_pretrained(staging, state_dict=weights)
         encoder.tokenizer.tokenizer.save_pretrained(staging)
         meta_json = json.dumps(meta.model_dump(mode="json"), indent=2) + "\n"
         (staging / CPT_JSON).write_text(meta_json)

@@ -24,6 +24,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from cpt_core.data.batches import BatcherState
+from cpt_core.dist.shard import full_state, load_full_state, load_optimizer_state, optimizer_state
 from cpt_core.errors import CptError
 from cpt_core.staging import atomic_dir
 
@@ -42,14 +43,19 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     keep: int,
-) -> Path:
+    writer: bool = True,
+) -> Path | None:
+    """Every rank calls this (sharded weights are gathered collectively); the `writer` writes."""
+    tensors = full_state(modules)
+    optimizer_body = optimizer_state(modules, optimizer)
+    if not writer:
+        return None
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{state.step:07d}"
     with atomic_dir(final) as staging:
-        tensors = {k: v.detach().contiguous().cpu() for k, v in modules.state_dict().items()}
         save_file(tensors, staging / "weights.safetensors")
         torch.save(
-            {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
+            {"optimizer": optimizer_body, "scheduler": scheduler.state_dict()},
             staging / "optimizer.pt",
         )
         torch.save(_rng_states(), staging / "rng.pt")
@@ -76,9 +82,9 @@ def load_checkpoint(
         raise CptError(
             f"{path} was written with another training config; resume with the same config"
         )
-    modules.load_state_dict(load_file(path / "weights.safetensors"), strict=True)
+    load_full_state(modules, load_file(path / "weights.safetensors"))
     saved = _load_plain(path / "optimizer.pt")
-    optimizer.load_state_dict(saved["optimizer"])
+    load_optimizer_state(modules, optimizer, saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])
     _set_rng_states(_load_plain(path / "rng.pt"))
     return TrainState(body["step"], BatcherState.from_json(body["data"]), body["config"])

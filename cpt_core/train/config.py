@@ -55,6 +55,7 @@ class TrainConfig(Strict):
     data: DataConfig = DataConfig()
     precision: Precision = "auto"  # auto: bf16 autocast where the device computes it natively
     compile: bool = False  # torch.compile the backbone; padded widths then round up to 16
+    shard: bool = False  # FSDP2 under torchrun: each rank holds 1/N of weights and optimiser
     log_every: int = Field(1, ge=1)
     checkpoint_every: int = Field(100, ge=1)
     keep_checkpoints: int = Field(2, ge=1)

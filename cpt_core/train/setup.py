@@ -15,9 +15,7 @@ from cpt_core.pretrained.load import load_backbone
 from cpt_core.train.config import LossConfig, ModelConfig, OptimConfig
 
 
-def build_encoder(config: ModelConfig, device: torch.device, compiled: bool = False) -> Encoder:
-    """The encoder to train; `compiled` runs the backbone through torch.compile (the trainer
-    then rounds padded widths up, so that few distinct shapes reach the compiler)."""
+def build_encoder(config: ModelConfig, device: torch.device) -> Encoder:
     backbone, tokenizer = load_backbone(config.name)
     use_training_attention(backbone, device)
     if config.gradient_checkpointing:
@@ -25,10 +23,7 @@ def build_encoder(config: ModelConfig, device: torch.device, compiled: bool = Fa
     wrapped = DelimitedTokenizer(
         tokenizer, config.delimiters, config.max_length, config.padding_side
     )
-    backbone = backbone.to(device)
-    if compiled:
-        backbone.compile(dynamic=False)
-    return Encoder(backbone, wrapped)
+    return Encoder(backbone.to(device), wrapped)
 
 
 def build_scale(config: LossConfig, device: torch.device) -> LogitScale:

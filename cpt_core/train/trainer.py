@@ -21,6 +21,7 @@ from cpt_core.data.manifest import MANIFEST_NAME, Manifest
 from cpt_core.data.reader import PairSource
 from cpt_core.dist.group import World, joined_world
 from cpt_core.dist.reducer import OverlappedReducer
+from cpt_core.dist.shard import clip_gradients, full_state, shard
 from cpt_core.errors import CptError
 from cpt_core.loss.grad_cache import contrastive_step
 from cpt_core.model.folder import save_model
@@ -75,16 +76,23 @@ def _train(
     precision = autocast(config.precision, device)
 
     torch.manual_seed(config.data.seed)
-    encoder = build_encoder(config.model, device, compiled=config.compile)
+    encoder = build_encoder(config.model, device)
+    sharded = config.shard and world.size > 1
+    if sharded:
+        shard(encoder.backbone)
+    if config.compile:  # widths are rounded up to 16 below, so few shapes reach the compiler
+        encoder.backbone.compile(dynamic=False)
     scale = build_scale(config.loss, device)
     modules = nn.ModuleDict({"backbone": encoder.backbone, "scale": scale})
-    params = trainable(modules)
+    groups = [trainable(encoder.backbone), trainable(scale)]
     optimizer, scheduler = build_optimizer(
         encoder, scale, config.optim, fused=device.type == "cuda"
     )
+    # Replicas sum every gradient here; shards reduce-scatter their own, leaving the scale.
     # The scale comes first so that it lands in the last bucket, with the embeddings: its
     # gradient is final early, but the first buckets should hold only the last layers.
-    reducer = OverlappedReducer(trainable(scale, encoder.backbone)) if world.size > 1 else None
+    summed = trainable(scale) if sharded else trainable(scale, encoder.backbone)
+    reducer = OverlappedReducer(summed) if world.size > 1 else None
     state = TrainState(0, BatcherState(), config.digest())
     if resume and found:
         state = load_checkpoint(found[-1], modules, optimizer, scheduler, config.digest())
@@ -123,7 +131,7 @@ def _train(
                 output = contrastive_step(encoder, scale, taken.batch)
             if reducer:
                 reducer.finish()
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, config.optim.grad_clip)
+            grad_norm = clip_gradients(groups, config.optim.grad_clip)
             lr = scheduler.get_last_lr()[0]
             optimizer.step()
             scheduler.step()
@@ -143,22 +151,17 @@ def _train(
                 }
                 metrics.append(record)
                 bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['accuracy']:.2f}")
-            if world.is_main and (step % config.checkpoint_every == 0 or step == last):
+            if step % config.checkpoint_every == 0 or step == last:
                 state = TrainState(step, taken.state, config.digest())
-                save_checkpoint(
-                    out / "checkpoints",
-                    state,
-                    modules,
-                    optimizer,
-                    scheduler,
-                    config.keep_checkpoints,
-                )
+                keep, folder = config.keep_checkpoints, out / "checkpoints"
+                save_checkpoint(folder, state, modules, optimizer, scheduler, keep, world.is_main)
     bar.close()
     if last < config.optim.max_steps:
         return None
+    weights = full_state(encoder.backbone) if sharded else None  # gathered from every rank
     if world.is_main:
         meta = config.model_meta(scale().item(), config.optim.max_steps, _manifests(source))
-        save_model(encoder, meta, out / "model")
+        save_model(encoder, meta, out / "model", weights)
         records = metrics.read()
         if records:
             plot_curves(records, out / "curves.png")
