@@ -13,6 +13,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
+from beam_jobs.routed import Routed
 from cpt_core.dedup.minhash import Banding, jaccard, signature
 
 KEPT = "kept"
@@ -31,8 +32,7 @@ class ExactDedupe(beam.PTransform):
             items
             | "ByKey" >> beam.Map(lambda e, key=self.key: (key(e), e))
             | "Group" >> beam.GroupByKey()
-            | "KeepSmallest"
-            >> beam.ParDo(_KeepSmallest(self.ident)).with_outputs(COUNTS, main=KEPT)
+            | "KeepSmallest" >> Routed(_KeepSmallest(self.ident), (KEPT, COUNTS))
         )
 
 
@@ -44,10 +44,10 @@ class _KeepSmallest(beam.DoFn):
     def process(self, group):
         _, members = group
         members = sorted(members, key=self.ident)
-        yield members[0]
+        yield KEPT, members[0]
         if len(members) > 1:
             self.dropped.inc(len(members) - 1)
-            yield beam.pvalue.TaggedOutput(COUNTS, (("duplicates", "exact"), len(members) - 1))
+            yield COUNTS, (("duplicates", "exact"), len(members) - 1)
 
 
 class NearDedupe(beam.PTransform):
@@ -80,7 +80,7 @@ class NearDedupe(beam.PTransform):
         return (
             {"item": by_id, "dropped": dropped}
             | "Join" >> beam.CoGroupByKey()
-            | "KeepUnlessNear" >> beam.ParDo(_KeepUnlessNear()).with_outputs(COUNTS, main=KEPT)
+            | "KeepUnlessNear" >> Routed(_KeepUnlessNear(), (KEPT, COUNTS))
         )
 
 
@@ -123,9 +123,9 @@ class _KeepUnlessNear(beam.DoFn):
             return
         if list(groups["dropped"]):
             self.near.inc(len(items))
-            yield beam.pvalue.TaggedOutput(COUNTS, (("duplicates", "near"), len(items)))
+            yield COUNTS, (("duplicates", "near"), len(items))
             return
-        yield items[0]
+        yield KEPT, items[0]
         if len(items) > 1:
             self.exact.inc(len(items) - 1)
-            yield beam.pvalue.TaggedOutput(COUNTS, (("duplicates", "exact"), len(items) - 1))
+            yield COUNTS, (("duplicates", "exact"), len(items) - 1)
