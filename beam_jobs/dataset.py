@@ -196,8 +196,14 @@ def nest_counts(flat: list[tuple[tuple[str, str], int]]) -> dict:
 
 
 def pair_key(row: dict) -> str:
-    """A pair row's identity: the order of shards and the tie-breaker of every dedupe."""
+    """A pair row's identity: the order inside shards, and of the near dedupe's comparisons."""
     return row["pair_id"]
+
+
+def pair_order(row: dict) -> tuple[str, str]:
+    """Which of the rows under one id a dedupe keeps: they differ only in `meta` (two captures
+    of one page: record id, date), so the id, then the meta, is a total order."""
+    return row["pair_id"], row["meta"]
 
 
 def _encode_jsonl(letters: list[DeadLetter]) -> bytes:

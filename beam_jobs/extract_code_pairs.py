@@ -23,7 +23,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from beam_jobs.balance import INPUTS, OUTCOMES, as_outcomes
-from beam_jobs.dataset import WriteDataset, pair_key
+from beam_jobs.dataset import WriteDataset, pair_key, pair_order
 from beam_jobs.dedupe import COUNTS, KEPT, ExactDedupe, NearDedupe
 from beam_jobs.inputs import is_local
 from beam_jobs.job import job_main, mine_with, run_job
@@ -160,8 +160,9 @@ def build(
     )
     licences = repos[LICENCES] | "Licences" >> RepositoryLicences()
     mined = repos[FILES] | "Mine" >> Routed(MineFiles(config.filters), (PAIRS, COUNTS, DEAD))
-    exact = mined[PAIRS] | "ExactDedupe" >> ExactDedupe(_code_hash, pair_key)
-    near = exact[KEPT] | "NearDedupe" >> NearDedupe(_code, pair_key, config.dedupe.near_threshold)
+    exact = mined[PAIRS] | "ExactDedupe" >> ExactDedupe(_code_hash, pair_order)
+    threshold = config.dedupe.near_threshold
+    near = exact[KEPT] | "NearDedupe" >> NearDedupe(_code, pair_key, threshold, pair_order)
     rows = {"rows": near[KEPT], "licences": licences} | "AttachLicences" >> AttachLicences()
     functions = (  # every function lands in one outcome: filtered above, a duplicate or kept
         (exact[COUNTS], near[COUNTS]) | "Duplicates" >> beam.Flatten() | as_outcomes("Dropped"),

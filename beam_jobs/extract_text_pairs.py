@@ -23,7 +23,7 @@ from apache_beam.metrics import Metrics
 from tokenizers import Tokenizer
 
 from beam_jobs.balance import INPUTS, OUTCOMES, as_outcomes
-from beam_jobs.dataset import WriteDataset, pair_key
+from beam_jobs.dataset import WriteDataset, pair_key, pair_order
 from beam_jobs.dedupe import COUNTS, KEPT, ExactDedupe, NearDedupe
 from beam_jobs.inputs import is_local
 from beam_jobs.job import job_main, mine_with, run_job
@@ -227,10 +227,10 @@ def build(
         | "Extract" >> Routed(ExtractDocuments(config), (PAGES, COUNTS, DEAD))
     )
     near = documents[PAGES] | "NearDedupe" >> NearDedupe(
-        _document_text, _document_id, config.dedupe.near_threshold
+        _document_text, _document_id, config.dedupe.near_threshold, _first_capture
     )
     pairs = near[KEPT] | "Pairs" >> Routed(MakePairs(tokenizer, config), (PAIRS, COUNTS, DEAD))
-    exact = pairs[PAIRS] | "ExactDedupe" >> ExactDedupe(_passage_key, pair_key)
+    exact = pairs[PAIRS] | "ExactDedupe" >> ExactDedupe(_passage_key, pair_order)
     capped = exact[KEPT] | "HostCap" >> CapPerHost(config.max_pairs_per_host)
     counts = (
         read[COUNTS],
@@ -261,6 +261,11 @@ def _document_text(document: Document) -> str:
 
 def _document_id(document: Document) -> str:
     return document.doc_id
+
+
+def _first_capture(document: Document) -> tuple[str, str, str]:
+    """Of the captures of one page (same URL and text), the earliest is kept."""
+    return document.date, document.record_id, document.source
 
 
 def _passage_key(row: dict) -> str:
