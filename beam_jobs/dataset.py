@@ -38,8 +38,9 @@ from cpt_core.staging import publish_dir
 
 # "_" keeps it out of Parquet dataset discovery (pyarrow and Spark skip "_" and "." names)
 DEAD_LETTERS = "_dead_letters"
-# rows meet their shard count in this many groups: enough to spread the assignment over workers
-LANES = 1024
+# rows meet their shard count in this many groups: enough to spread the assignment (a hash
+# per row) over workers; each lane is an element of its own, so more only cost overhead
+LANES = 64
 
 
 def staging_for(output: str) -> str:
