@@ -6,6 +6,10 @@ ordering. Dead letters are written the same way as JSONL. Counts are computed as
 exact on every runner) and go into the manifest. Everything lands in a hidden staging folder;
 the manifest is written last and the folder is then renamed into place, so a failed run never
 leaves something that looks like a complete dataset.
+
+Totals reach the steps that need them (the shard count, the manifest) through joins, never side
+inputs: the DaskRunner recomputes a side input's whole upstream, the mining included, in every
+bundle that reads it.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ from cpt_core.staging import publish_dir
 
 # "_" keeps it out of Parquet dataset discovery (pyarrow and Spark skip "_" and "." names)
 DEAD_LETTERS = "_dead_letters"
+# rows meet their shard count in this many groups: enough to spread the assignment (a hash
+# per row) over workers; each lane is an element of its own, so more only cost overhead
+LANES = 64
 
 
 def staging_for(output: str) -> str:
@@ -80,8 +87,6 @@ class WriteDataset(beam.PTransform):
             (counts, written, failed)
             | "AllCounts" >> beam.Flatten()
             | "Sum" >> beam.CombinePerKey(sum)
-            | "Collect" >> beam.combiners.ToList()
-            | "Nest" >> beam.Map(nest_counts)
         )
         per_shard = self.rows_per_shard
         pairs = WriteShards(self.staging, "pairs", ".parquet", pair_key, encode_shard, per_shard)
@@ -92,21 +97,33 @@ class WriteDataset(beam.PTransform):
         )  # fmt: skip
         dead_files = dead | "DeadLetters" >> letters
         finish = _Finish(self.output, self.staging, self.kind, self.inputs, self.config)
+        outputs = {"shards": shards, "dead": dead_files, "counts": totals}
+        return outputs | "Gather" >> Gather() | "Publish" >> beam.Map(finish)
+
+
+class Gather(beam.PTransform):
+    """{name: PCollection} -> one element {name: [its elements]}, also when all are empty:
+    a join on a single key."""
+
+    def expand(self, named):
+        keyed = {
+            name: items | f"Key_{name}" >> beam.Map(lambda item: (None, item))
+            for name, items in named.items()
+        }
+        once = next(iter(named.values())).pipeline | "Once" >> beam.Create([(None, None)])
+        names = tuple(named)  # the lambda below must not carry the PCollections
         return (
-            rows.pipeline
-            | "Once" >> beam.Create([None])
-            | "Publish"
-            >> beam.Map(
-                finish,
-                shards=beam.pvalue.AsList(shards),
-                dead=beam.pvalue.AsList(dead_files),
-                counts=beam.pvalue.AsSingleton(totals),
-            )
+            {**keyed, "_once": once}
+            | "Join" >> beam.CoGroupByKey()
+            | "Lists" >> beam.MapTuple(lambda _, groups: {n: list(groups[n]) for n in names})
         )
 
 
 class WriteShards(beam.PTransform):
-    """Items -> files `{prefix}-{i:05d}{suffix}` in `folder`, hash-partitioned and sorted by key."""
+    """Items -> files `{prefix}-{i:05d}{suffix}` in `folder`, hash-partitioned and sorted by key.
+
+    The shard count depends on the total, so it is joined to the items in LANES groups.
+    """
 
     def __init__(
         self,
@@ -125,20 +142,27 @@ class WriteShards(beam.PTransform):
         per_shard = self.rows_per_shard
         shard_count = (
             items
-            | "Count" >> beam.combiners.Count.Globally()
+            | "Count" >> beam.CombineGlobally(beam.combiners.CountCombineFn()).without_defaults()
             | "Shards" >> beam.Map(lambda n: max(1, math.ceil(n / per_shard)))
+            | "ToLanes" >> beam.FlatMap(lambda n: [(lane, n) for lane in range(LANES)])
         )
+        laned = items | "Lane" >> beam.Map(lambda e, key=self.key: (bucket(key(e), LANES), e))
         return (
-            items
-            | "Assign"
-            >> beam.Map(
-                lambda e, n, key=self.key: (bucket(key(e), n), e),
-                n=beam.pvalue.AsSingleton(shard_count),
-            )
+            {"shards": shard_count, "items": laned}
+            | "Join" >> beam.CoGroupByKey()
+            | "Assign" >> beam.FlatMap(_assign, key=self.key)
             | "Group" >> beam.GroupByKey()
             | "Write"
             >> beam.Map(_ShardWriter(self.folder, self.prefix, self.suffix, self.key, self.encode))
         )
+
+
+def _assign(joined: tuple[int, dict], key: Callable[[object], str]):
+    """(shard index, item) for each item of a lane; every lane holds the one shard count."""
+    _, lane = joined
+    for n in lane["shards"]:
+        for item in lane["items"]:
+            yield bucket(key(item), n), item
 
 
 class _ShardWriter:
@@ -173,8 +197,14 @@ def nest_counts(flat: list[tuple[tuple[str, str], int]]) -> dict:
 
 
 def pair_key(row: dict) -> str:
-    """A pair row's identity: the order of shards and the tie-breaker of every dedupe."""
+    """A pair row's identity: the order inside shards, and of the near dedupe's comparisons."""
     return row["pair_id"]
+
+
+def pair_order(row: dict) -> tuple[str, str]:
+    """Which of the rows under one id a dedupe keeps: they differ only in `meta` (two captures
+    of one page: record id, date), so the id, then the meta, is a total order."""
+    return row["pair_id"], row["meta"]
 
 
 def _encode_jsonl(letters: list[DeadLetter]) -> bytes:
@@ -193,15 +223,15 @@ class _Finish:
         self.output, self.staging = output, staging
         self.kind, self.inputs, self.config = kind, inputs, config
 
-    def __call__(self, _, shards: list, dead: list, counts: dict) -> str:
+    def __call__(self, written: dict[str, list]) -> str:
         manifest = Manifest(
             kind=self.kind,
             inputs=self.inputs,
             config=self.config,
             code_version=__version__,
-            counts=counts,
-            shards=sorted(shards, key=lambda s: s.path),
-            dead_letters=sorted(dead, key=lambda s: s.path),
+            counts=nest_counts(written["counts"]),
+            shards=sorted(written["shards"], key=lambda s: s.path),
+            dead_letters=sorted(written["dead"], key=lambda s: s.path),
             created=datetime.now(UTC).isoformat(timespec="seconds"),
         )
         _write_bytes(posixpath.join(self.staging, MANIFEST_NAME), manifest.to_json().encode())

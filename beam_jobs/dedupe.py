@@ -1,6 +1,7 @@
 """Exact and near-duplicate removal across a whole run, as Beam transforms.
 
-Both keep the member with the smallest id, so two runs over the same input make the same
+Both keep the member with the smallest id, and among copies under one id (two captures of a
+page) the first by an order the job gives, so two runs over the same input make the same
 choices whatever the runner's ordering. Both count what they drop, as data (a `counts` output
 that ends up in the manifest) and as Beam Metrics (live in the runner's UI).
 """
@@ -8,46 +9,48 @@ that ends up in the manifest) and as Beam Metrics (live in the runner's UI).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
+from beam_jobs.routed import Routed
 from cpt_core.dedup.minhash import Banding, jaccard, signature
 
 KEPT = "kept"
 COUNTS = "counts"
+Comparable = Any  # a sort key: a string or a tuple of strings
 
 
 class ExactDedupe(beam.PTransform):
-    """One element per exact key (a normalised content hash): the one with the smallest id."""
+    """One element per exact key (a normalised content hash): the first by `order`."""
 
-    def __init__(self, key: Callable[[object], str], ident: Callable[[object], str]):
+    def __init__(self, key: Callable[[object], str], order: Callable[[object], Comparable]):
         super().__init__()
-        self.key, self.ident = key, ident
+        self.key, self.order = key, order
 
     def expand(self, items):
         return (
             items
             | "ByKey" >> beam.Map(lambda e, key=self.key: (key(e), e))
             | "Group" >> beam.GroupByKey()
-            | "KeepSmallest"
-            >> beam.ParDo(_KeepSmallest(self.ident)).with_outputs(COUNTS, main=KEPT)
+            | "KeepSmallest" >> Routed(_KeepSmallest(self.order), (KEPT, COUNTS))
         )
 
 
 class _KeepSmallest(beam.DoFn):
-    def __init__(self, ident: Callable[[object], str]):
-        self.ident = ident
+    def __init__(self, order: Callable[[object], Comparable]):
+        self.order = order
         self.dropped = Metrics.counter("cpt", "duplicates/exact")
 
     def process(self, group):
         _, members = group
-        members = sorted(members, key=self.ident)
-        yield members[0]
+        members = sorted(members, key=self.order)
+        yield KEPT, members[0]
         if len(members) > 1:
             self.dropped.inc(len(members) - 1)
-            yield beam.pvalue.TaggedOutput(COUNTS, (("duplicates", "exact"), len(members) - 1))
+            yield COUNTS, (("duplicates", "exact"), len(members) - 1)
 
 
 class NearDedupe(beam.PTransform):
@@ -55,14 +58,19 @@ class NearDedupe(beam.PTransform):
 
     Candidates meet in LSH band buckets (a GroupByKey per band key) and are confirmed on their
     signatures. Within a bucket, members are visited by id and compared with the bucket's
-    representatives so far, so a bucket of n copies costs n comparisons, not n^2.
+    representatives so far, so a bucket of n copies costs n comparisons, not n^2. Of the
+    copies under one id, the first by `order` is kept.
     """
 
     def __init__(
-        self, text: Callable[[object], str], ident: Callable[[object], str], threshold: float
+        self,
+        text: Callable[[object], str],
+        ident: Callable[[object], str],
+        threshold: float,
+        order: Callable[[object], Comparable],
     ):
         super().__init__()
-        self.text, self.ident, self.threshold = text, ident, threshold
+        self.text, self.ident, self.threshold, self.order = text, ident, threshold, order
 
     def expand(self, items):
         banding = Banding.for_threshold(self.threshold)
@@ -80,7 +88,7 @@ class NearDedupe(beam.PTransform):
         return (
             {"item": by_id, "dropped": dropped}
             | "Join" >> beam.CoGroupByKey()
-            | "KeepUnlessNear" >> beam.ParDo(_KeepUnlessNear()).with_outputs(COUNTS, main=KEPT)
+            | "KeepUnlessNear" >> Routed(_KeepUnlessNear(self.order), (KEPT, COUNTS))
         )
 
 
@@ -112,7 +120,8 @@ class _KeepUnlessNear(beam.DoFn):
     the others count as exact duplicates, unless the id is near a smaller one, when every
     copy counts as a near duplicate. Each element lands in one count or is kept."""
 
-    def __init__(self):
+    def __init__(self, order: Callable[[object], Comparable]):
+        self.order = order
         self.near = Metrics.counter("cpt", "duplicates/near")
         self.exact = Metrics.counter("cpt", "duplicates/exact")
 
@@ -123,9 +132,9 @@ class _KeepUnlessNear(beam.DoFn):
             return
         if list(groups["dropped"]):
             self.near.inc(len(items))
-            yield beam.pvalue.TaggedOutput(COUNTS, (("duplicates", "near"), len(items)))
+            yield COUNTS, (("duplicates", "near"), len(items))
             return
-        yield items[0]
+        yield KEPT, min(items, key=self.order)
         if len(items) > 1:
             self.exact.inc(len(items) - 1)
-            yield beam.pvalue.TaggedOutput(COUNTS, (("duplicates", "exact"), len(items) - 1))
+            yield COUNTS, (("duplicates", "exact"), len(items) - 1)

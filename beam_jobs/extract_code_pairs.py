@@ -6,9 +6,9 @@
 A repository is a local folder, a git checkout (tracked files only) or a .tar.gz/.zip archive
 (local or on any filesystem Beam reads, such as gs://). Stages: read repositories (one element
 per file, reshuffled so one huge repository spreads over all workers), mine each file (pure
-`cpt_core.code.mine.mine_file`, the repository's licence as a side input), drop exact then near
-duplicates across the whole run, write deterministic Parquet shards plus dead letters and a
-manifest. With no --runner, it runs locally on the Python runner with one worker per core.
+`cpt_core.code.mine.mine_file`), drop exact then near duplicates across the whole run, join each
+kept pair with its repository's licence, write deterministic Parquet shards plus dead letters and
+a manifest. With no --runner, it runs locally on the Python runner with one worker per core.
 """
 
 from __future__ import annotations
@@ -23,16 +23,17 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from beam_jobs.balance import INPUTS, OUTCOMES, as_outcomes
-from beam_jobs.dataset import WriteDataset, pair_key
+from beam_jobs.dataset import WriteDataset, pair_key, pair_order
 from beam_jobs.dedupe import COUNTS, KEPT, ExactDedupe, NearDedupe
 from beam_jobs.inputs import is_local
 from beam_jobs.job import job_main, mine_with, run_job
 from beam_jobs.logs import quiet_beam
+from beam_jobs.routed import Routed
 from cpt_core.code.config import CodeMiningConfig
 from cpt_core.code.filters import FilterConfig
 from cpt_core.code.languages import language_for
-from cpt_core.code.licence import LICENCE_FILES, detect_licence
-from cpt_core.code.mine import mine_file
+from cpt_core.code.licence import LICENCE_FILES, UNKNOWN, detect_licence
+from cpt_core.code.mine import mine_file, with_licence
 from cpt_core.code.sources import SourceFile, read_repository
 from cpt_core.data.dead_letter import DeadLetter
 from cpt_core.data.filtered import Filtered, Found
@@ -42,7 +43,7 @@ FILES, LICENCES, DEAD, PAIRS = "files", "licences", "dead", "pairs"
 
 
 class ReadRepositories(beam.PTransform):
-    """Locations -> source files (main), (repo, licence candidates), dead letters."""
+    """Locations -> source files, (repo, licence candidates), dead letters."""
 
     def __init__(self, skip_dirs: tuple[str, ...]):
         super().__init__()
@@ -54,7 +55,7 @@ class ReadRepositories(beam.PTransform):
             | "SpreadRepos" >> beam.Reshuffle()
             | "Read" >> beam.FlatMap(_read, skip_dirs=self.skip_dirs)
             | "SpreadFiles" >> beam.Reshuffle()
-            | "Route" >> beam.ParDo(_Route()).with_outputs(LICENCES, DEAD, main=FILES)
+            | "Route" >> Routed(_Route(), (FILES, LICENCES, DEAD))
         )
 
 
@@ -74,14 +75,14 @@ class _Route(beam.DoFn):
     def process(self, item: SourceFile | DeadLetter):
         if isinstance(item, DeadLetter):
             self.dead.inc()
-            yield beam.pvalue.TaggedOutput(DEAD, item)
+            yield DEAD, item
         elif PurePosixPath(item.path).name in LICENCE_FILES:
             spdx = detect_licence(item.data.decode("utf-8", errors="replace"))
             # the licence file nearest the root wins; at equal depth, a recognised one
-            rank = (item.path.count("/"), spdx == "unknown", item.path)
-            yield beam.pvalue.TaggedOutput(LICENCES, (item.repo, (rank, spdx)))
+            rank = (item.path.count("/"), spdx == UNKNOWN, item.path)
+            yield LICENCES, (item.repo, (rank, spdx))
         else:
-            yield item
+            yield FILES, item
 
 
 class RepositoryLicences(beam.PTransform):
@@ -95,30 +96,53 @@ class RepositoryLicences(beam.PTransform):
         )
 
 
+class AttachLicences(beam.PTransform):
+    """{"rows": pair rows, "licences": (repo, spdx)} -> the rows with their repository's licence.
+
+    A join on the repository, not a side input into mining: the DaskRunner recomputes a side
+    input's whole upstream (here, reading every repository) in each bundle that reads it.
+    """
+
+    def expand(self, parts):
+        by_repo = parts["rows"] | "ByRepo" >> beam.Map(lambda r: (json.loads(r["meta"])["repo"], r))
+        return (
+            {"rows": by_repo, "licence": parts["licences"]}
+            | "Join" >> beam.CoGroupByKey()
+            | "Attach" >> beam.FlatMap(_attach)
+        )
+
+
+def _attach(joined):
+    _, groups = joined
+    licence = next(iter(groups["licence"]), UNKNOWN)
+    for row in groups["rows"]:
+        yield with_licence(row, licence)
+
+
 class MineFiles(beam.DoFn):
-    """One source file -> pair rows (main), ((group, reason), n) counts, dead letters."""
+    """One source file -> pair rows (licence UNKNOWN until AttachLicences), counts, dead letters."""
 
     def __init__(self, filters: FilterConfig):
         self.filters = filters
 
-    def process(self, file: SourceFile, licences: dict):
+    def process(self, file: SourceFile):
         spec = language_for(file.path)
         Metrics.counter("cpt", f"files/{spec.name}").inc()
-        yield beam.pvalue.TaggedOutput(COUNTS, (("files", spec.name), 1))
-        for out in mine_file(file, licences.get(file.repo, "unknown"), self.filters):
+        yield COUNTS, (("files", spec.name), 1)
+        for out in mine_file(file, UNKNOWN, self.filters):
             if isinstance(out, Found):
-                yield beam.pvalue.TaggedOutput(COUNTS, ((INPUTS, out.unit), out.count))
+                yield COUNTS, ((INPUTS, out.unit), out.count)
             elif isinstance(out, Filtered):
                 Metrics.counter("cpt", f"filtered/{out.reason}").inc(out.count)
-                yield beam.pvalue.TaggedOutput(COUNTS, (("filtered", out.reason), out.count))
+                yield COUNTS, (("filtered", out.reason), out.count)
                 if out.unit:
-                    yield beam.pvalue.TaggedOutput(COUNTS, ((OUTCOMES, out.reason), out.count))
+                    yield COUNTS, ((OUTCOMES, out.reason), out.count)
             elif isinstance(out, DeadLetter):
                 Metrics.counter("cpt", "dead_letters").inc()
-                yield beam.pvalue.TaggedOutput(DEAD, out)
+                yield DEAD, out
             else:
                 Metrics.counter("cpt", "pairs_mined").inc()
-                yield out
+                yield PAIRS, out
 
 
 def build(
@@ -135,18 +159,18 @@ def build(
         | "Repos" >> ReadRepositories(config.skip_dirs)
     )
     licences = repos[LICENCES] | "Licences" >> RepositoryLicences()
-    mined = repos[FILES] | "Mine" >> beam.ParDo(
-        MineFiles(config.filters), licences=beam.pvalue.AsDict(licences)
-    ).with_outputs(COUNTS, DEAD, main=PAIRS)
-    exact = mined[PAIRS] | "ExactDedupe" >> ExactDedupe(_code_hash, pair_key)
-    near = exact[KEPT] | "NearDedupe" >> NearDedupe(_code, pair_key, config.dedupe.near_threshold)
+    mined = repos[FILES] | "Mine" >> Routed(MineFiles(config.filters), (PAIRS, COUNTS, DEAD))
+    exact = mined[PAIRS] | "ExactDedupe" >> ExactDedupe(_code_hash, pair_order)
+    threshold = config.dedupe.near_threshold
+    near = exact[KEPT] | "NearDedupe" >> NearDedupe(_code, pair_key, threshold, pair_order)
+    rows = {"rows": near[KEPT], "licences": licences} | "AttachLicences" >> AttachLicences()
     functions = (  # every function lands in one outcome: filtered above, a duplicate or kept
         (exact[COUNTS], near[COUNTS]) | "Duplicates" >> beam.Flatten() | as_outcomes("Dropped"),
         near[KEPT] | "Kept" >> beam.Map(lambda _: ((OUTCOMES, "kept"), 1)),
     )
     counts = (mined[COUNTS], exact[COUNTS], near[COUNTS], *functions) | "Counts" >> beam.Flatten()
     dead = (repos[DEAD], mined[DEAD]) | "Dead" >> beam.Flatten()
-    parts = {"rows": near[KEPT], "counts": counts, "dead": dead}
+    parts = {"rows": rows, "counts": counts, "dead": dead}
     _ = parts | "Write" >> WriteDataset(
         output,
         staging,

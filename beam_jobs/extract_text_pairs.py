@@ -23,11 +23,12 @@ from apache_beam.metrics import Metrics
 from tokenizers import Tokenizer
 
 from beam_jobs.balance import INPUTS, OUTCOMES, as_outcomes
-from beam_jobs.dataset import WriteDataset, pair_key
+from beam_jobs.dataset import WriteDataset, pair_key, pair_order
 from beam_jobs.dedupe import COUNTS, KEPT, ExactDedupe, NearDedupe
 from beam_jobs.inputs import is_local
 from beam_jobs.job import job_main, mine_with, run_job
 from beam_jobs.logs import quiet_beam
+from beam_jobs.routed import Routed
 from cpt_core.data.dead_letter import DeadLetter
 from cpt_core.data.filtered import Filtered
 from cpt_core.data.manifest import Manifest
@@ -42,7 +43,7 @@ PAGES, DEAD, PAIRS = "pages", "dead", "pairs"
 
 
 class ReadPages(beam.PTransform):
-    """Input locations -> pages (main), ((group, reason), 1) counts, dead letters."""
+    """Input locations -> pages, ((group, reason), 1) counts, dead letters."""
 
     def __init__(self, max_bytes: int):
         super().__init__()
@@ -52,7 +53,7 @@ class ReadPages(beam.PTransform):
         return (
             locations
             | "SpreadFiles" >> beam.Reshuffle()
-            | "Read" >> beam.ParDo(_Read(self.max_bytes)).with_outputs(COUNTS, DEAD, main=PAGES)
+            | "Read" >> Routed(_Read(self.max_bytes), (PAGES, COUNTS, DEAD))
         )
 
 
@@ -67,18 +68,18 @@ class _Read(beam.DoFn):
         for item in read_pages(location, opener, self.max_bytes):
             outcome = reader_outcome(item)
             if isinstance(item, Page) or outcome:
-                yield beam.pvalue.TaggedOutput(COUNTS, ((INPUTS, PAGE), 1))
+                yield COUNTS, ((INPUTS, PAGE), 1)
             if outcome:
-                yield beam.pvalue.TaggedOutput(COUNTS, ((OUTCOMES, outcome), 1))
+                yield COUNTS, ((OUTCOMES, outcome), 1)
             if isinstance(item, Page):
                 self.pages.inc()
-                yield item
+                yield PAGES, item
             elif isinstance(item, Counted):
                 Metrics.counter("cpt", f"{item.group}/{item.reason}").inc()
-                yield beam.pvalue.TaggedOutput(COUNTS, ((item.group, item.reason), 1))
+                yield COUNTS, ((item.group, item.reason), 1)
             else:
                 self.dead.inc()
-                yield beam.pvalue.TaggedOutput(DEAD, item)
+                yield DEAD, item
 
 
 def _open_local(path: str):
@@ -90,23 +91,23 @@ def _open_remote(path: str):
 
 
 class ExtractDocuments(beam.DoFn):
-    """A page -> its document (main), filtered-reason counts, dead letters."""
+    """A page -> its document, filtered-reason counts, dead letters."""
 
     def __init__(self, config: TextMiningConfig):
         self.config = config
 
     def process(self, page: Page):
-        yield beam.pvalue.TaggedOutput(COUNTS, (("pages", "read"), 1))
+        yield COUNTS, (("pages", "read"), 1)
         for out in document_of(page, self.config):
             if isinstance(out, Document):
-                yield beam.pvalue.TaggedOutput(COUNTS, (("documents", out.language), 1))
-                yield out
+                yield COUNTS, (("documents", out.language), 1)
+                yield PAGES, out
             else:
                 yield from _tagged(out)
 
 
 class MakePairs(beam.DoFn):
-    """A kept document -> its passage pairs (main) and counts; the tokenizer travels as JSON."""
+    """A kept document -> its passage pairs and counts; the tokenizer travels as JSON."""
 
     def __init__(self, tokenizer: str, config: TextMiningConfig):
         self.tokenizer_json, self.config = tokenizer, config
@@ -126,9 +127,9 @@ class MakePairs(beam.DoFn):
             else:
                 Metrics.counter("cpt", "pairs_mined").inc()
                 paired = True
-                yield out
+                yield PAIRS, out
         if paired:
-            yield beam.pvalue.TaggedOutput(COUNTS, ((OUTCOMES, "paired"), 1))
+            yield COUNTS, ((OUTCOMES, "paired"), 1)
 
 
 def _tagged(out: Filtered | DeadLetter):
@@ -136,13 +137,13 @@ def _tagged(out: Filtered | DeadLetter):
     ends a page is its outcome in the balance."""
     if isinstance(out, Filtered):
         Metrics.counter("cpt", f"filtered/{out.reason}").inc(out.count)
-        yield beam.pvalue.TaggedOutput(COUNTS, (("filtered", out.reason), out.count))
+        yield COUNTS, (("filtered", out.reason), out.count)
         if out.unit:
-            yield beam.pvalue.TaggedOutput(COUNTS, ((OUTCOMES, out.reason), out.count))
+            yield COUNTS, ((OUTCOMES, out.reason), out.count)
     else:
         Metrics.counter("cpt", "dead_letters").inc()
-        yield beam.pvalue.TaggedOutput(DEAD, out)
-        yield beam.pvalue.TaggedOutput(COUNTS, ((OUTCOMES, f"dead_{out.reason}"), 1))
+        yield DEAD, out
+        yield COUNTS, ((OUTCOMES, f"dead_{out.reason}"), 1)
 
 
 class CapPerHost(beam.PTransform):
@@ -159,7 +160,7 @@ class CapPerHost(beam.PTransform):
             rows
             | "ByHost" >> beam.Map(lambda r: (host_of(r), r))
             | "Group" >> beam.GroupByKey()
-            | "Cap" >> beam.ParDo(_Cap(self.cap)).with_outputs(COUNTS, main=KEPT)
+            | "Cap" >> Routed(_Cap(self.cap), (KEPT, COUNTS))
         )
 
 
@@ -170,14 +171,20 @@ class _Cap(beam.DoFn):
     def process(self, group):
         _, rows = group
         rows = sorted(rows, key=pair_key)
-        yield from rows[: self.cap]
+        for row in rows[: self.cap]:
+            yield KEPT, row
         if len(rows) > self.cap:
             Metrics.counter("cpt", "filtered/host_cap").inc(len(rows) - self.cap)
-            yield beam.pvalue.TaggedOutput(COUNTS, (("filtered", "host_cap"), len(rows) - self.cap))
+            yield COUNTS, (("filtered", "host_cap"), len(rows) - self.cap)
 
 
 class TopHosts(beam.PTransform):
-    """((\"top_hosts\", host), pairs) for the `n` hosts with the most pairs written."""
+    """(("top_hosts", host), pairs) for the `n` hosts with the most pairs written.
+
+    A global combine without defaults: `Top.Of` emits from finish_bundle, which the DaskRunner
+    drops, and a combine with defaults reads its result back as a side input, which the
+    DaskRunner recomputes from the start of the job (no rows: no top hosts, either way).
+    """
 
     def __init__(self, n: int):
         super().__init__()
@@ -188,7 +195,10 @@ class TopHosts(beam.PTransform):
             rows
             | "Host" >> beam.Map(host_of)
             | "PerHost" >> beam.combiners.Count.PerElement()
-            | "Top" >> beam.combiners.Top.Of(self.n, key=lambda hc: (hc[1], hc[0]))
+            | "Top"
+            >> beam.CombineGlobally(
+                beam.combiners.TopCombineFn(self.n, key=lambda hc: (hc[1], hc[0]))
+            ).without_defaults()
             | "Each" >> beam.FlatMap(lambda top: [(("top_hosts", h), n) for h, n in top])
         )
 
@@ -214,15 +224,13 @@ def build(
     documents = (
         read[PAGES]
         | "SpreadPages" >> beam.Reshuffle()
-        | "Extract" >> beam.ParDo(ExtractDocuments(config)).with_outputs(COUNTS, DEAD, main=PAGES)
+        | "Extract" >> Routed(ExtractDocuments(config), (PAGES, COUNTS, DEAD))
     )
     near = documents[PAGES] | "NearDedupe" >> NearDedupe(
-        _document_text, _document_id, config.dedupe.near_threshold
+        _document_text, _document_id, config.dedupe.near_threshold, _first_capture
     )
-    pairs = near[KEPT] | "Pairs" >> beam.ParDo(MakePairs(tokenizer, config)).with_outputs(
-        COUNTS, DEAD, main=PAIRS
-    )
-    exact = pairs[PAIRS] | "ExactDedupe" >> ExactDedupe(_passage_key, pair_key)
+    pairs = near[KEPT] | "Pairs" >> Routed(MakePairs(tokenizer, config), (PAIRS, COUNTS, DEAD))
+    exact = pairs[PAIRS] | "ExactDedupe" >> ExactDedupe(_passage_key, pair_order)
     capped = exact[KEPT] | "HostCap" >> CapPerHost(config.max_pairs_per_host)
     counts = (
         read[COUNTS],
@@ -253,6 +261,11 @@ def _document_text(document: Document) -> str:
 
 def _document_id(document: Document) -> str:
     return document.doc_id
+
+
+def _first_capture(document: Document) -> tuple[str, str, str]:
+    """Of the captures of one page (same URL and text), the earliest is kept."""
+    return document.date, document.record_id, document.source
 
 
 def _passage_key(row: dict) -> str:

@@ -7,6 +7,7 @@ read through Beam's FileSystems, so `gs://` and `s3://` paths work wherever Beam
 from __future__ import annotations
 
 import glob
+import os
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -42,6 +43,16 @@ def read_list(listing: str) -> list[str]:
     except (OSError, UnicodeDecodeError) as exc:
         raise CptError(f"cannot read input list {listing}: {exc}".splitlines()[0]) from exc
     return [s for line in text.splitlines() if (s := line.strip()) and not s.startswith("#")]
+
+
+def absolute(path: str) -> str:
+    """A relative local path resolved here, on the client: a worker would resolve it in its
+    own working directory, which on any cluster runner is not this one. Absolute paths and
+    URLs are returned as given."""
+    if FileSystems.get_scheme(path) is not None or os.path.isabs(path):
+        return path
+    resolved = os.path.normpath(os.path.join(os.getcwd(), path))
+    return resolved + "/" if path.endswith("/") else resolved
 
 
 def is_local(path: str) -> bool:

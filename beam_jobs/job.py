@@ -15,7 +15,7 @@ from apache_beam.io.filesystems import FileSystems
 from pydantic import BaseModel
 
 from beam_jobs.dataset import discard, read_manifest, refuse_existing, staging_for
-from beam_jobs.inputs import expand_inputs
+from beam_jobs.inputs import absolute, expand_inputs
 from beam_jobs.options import pipeline_options
 from cpt_core.config import load_preset
 from cpt_core.data.manifest import Manifest
@@ -28,16 +28,28 @@ def run_job(
     build: Build, locations: list[str], output: str, config: BaseModel, beam_args: list[str] = ()
 ) -> Manifest:
     """Run the job's graph; return the manifest of the dataset it wrote at `output`."""
+    locations, output = [absolute(p) for p in locations], absolute(output)
     refuse_existing(output)
+    pipeline = beam.Pipeline(options=pipeline_options(list(beam_args)))
     staging = staging_for(output)
     FileSystems.mkdirs(staging)
     try:
-        with beam.Pipeline(options=pipeline_options(list(beam_args))) as pipeline:
+        with pipeline:
             build(pipeline, locations, output, staging, config)
     except BaseException:
         discard(staging)
         raise
+    finally:
+        _release(pipeline)
     return read_manifest(output)
+
+
+def _release(pipeline: beam.Pipeline) -> None:
+    """Close the client a DaskRunner job leaves connected to its scheduler (Beam never does),
+    so a long-lived caller (a Prefect worker, a test session) does not keep one per job."""
+    client = getattr(getattr(pipeline, "result", None), "client", None)
+    if client is not None:
+        client.close()
 
 
 def mine_with(

@@ -2,14 +2,25 @@
 
 Beam's default runner first tries to download the Prism binary; offline that fails and falls
 back with a warning. Naming the runner makes a local run work the same with or without a
-network. Any `--runner` the user gives (DataflowRunner, FlinkRunner, SparkRunner) wins.
+network. Any `--runner` the user gives (DataflowRunner, FlinkRunner, SparkRunner, dask) wins.
+
+Beam knows the DaskRunner only by its dotted path, so `--runner=dask` (or DaskRunner) is
+translated. The DaskRunner needs a running scheduler (`--dask_client_address=tcp://HOST:8786`
+or `--dask_scheduler_file=FILE`); without one it is refused in one line rather than left to
+Beam, which would start a throwaway cluster inside this process, where the local runner does
+the same job better.
 """
 
 from __future__ import annotations
 
 import os
 
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from cpt_core.errors import CptError
+
+DASK = "apache_beam.runners.dask.dask_runner.DaskRunner"
+RUNNER_NAMES = {"dask": DASK, "DaskRunner": DASK}
 
 
 def local_defaults() -> list[str]:
@@ -22,6 +33,33 @@ def local_defaults() -> list[str]:
 
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:
     """The user's options; with no runner named, the local defaults come first (later wins)."""
-    if any(a.startswith("--runner") for a in beam_args):
-        return PipelineOptions(beam_args)
-    return PipelineOptions(local_defaults() + list(beam_args))
+    if not any(a.startswith("--runner") for a in beam_args):
+        return PipelineOptions(local_defaults() + list(beam_args))
+    options = PipelineOptions(runner_named(list(beam_args)))
+    if options.view_as(StandardOptions).runner == DASK:
+        _check_dask(options)
+    return options
+
+
+def runner_named(beam_args: list[str]) -> list[str]:
+    """The arguments with a short runner name (`--runner=dask`, `--runner dask`) spelled out."""
+    named = []
+    for i, arg in enumerate(beam_args):
+        flag, equals, value = arg.partition("=")
+        if flag == "--runner" and equals:
+            arg = f"--runner={RUNNER_NAMES.get(value, value)}"
+        elif i and beam_args[i - 1] == "--runner":
+            arg = RUNNER_NAMES.get(arg, arg)
+        named.append(arg)
+    return named
+
+
+def _check_dask(options: PipelineOptions) -> None:
+    from apache_beam.runners.dask.dask_runner import DaskOptions  # registers the dask options
+
+    dask = options.view_as(DaskOptions)
+    if not (dask.address or dask.scheduler_file):
+        raise CptError(
+            "the dask runner needs a scheduler: start one (dask scheduler; dask worker ADDRESS)"
+            " and give --dask_client_address=tcp://HOST:8786 or --dask_scheduler_file=FILE"
+        )

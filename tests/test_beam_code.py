@@ -42,6 +42,11 @@ def tar(path: Path, members: dict[str, bytes]) -> str:
 
 @pytest.fixture()
 def repos(tmp_path) -> list[str]:
+    return write_repos(tmp_path)
+
+
+def write_repos(tmp_path: Path) -> list[str]:
+    """Every kind of input the miner must handle, written under `tmp_path`."""
     alpha = tmp_path / "alpha"
     (alpha / "pkg").mkdir(parents=True)
     (alpha / "tests").mkdir()

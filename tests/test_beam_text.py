@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from itertools import islice
+from pathlib import Path
 
 import apache_beam as beam
 import pyarrow.parquet as pq
@@ -55,6 +56,11 @@ def wet_record(url: str, text: str, date: str = "2017-07-20T12:00:00Z", cut: int
 
 @pytest.fixture()
 def crawl(tmp_path) -> list[str]:
+    return write_crawl(tmp_path)
+
+
+def write_crawl(tmp_path: Path) -> list[str]:
+    """A small crawl with every outcome the miner must handle, written under `tmp_path`."""
     wet = tmp_path / "sample.warc.wet"
     wet.write_bytes(
         wet_record("https://coast.example/history", "\n".join(LIGHTHOUSES))

@@ -7,7 +7,8 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from cpt_core.code.mine import mine_file
+from cpt_core.code.licence import UNKNOWN
+from cpt_core.code.mine import mine_file, with_licence
 from cpt_core.code.sources import SourceFile, read_repository
 from cpt_core.data.dead_letter import DeadLetter
 from cpt_core.data.filtered import Filtered
@@ -102,6 +103,14 @@ def test_mine_file_outcomes_add_up():
         and rows[0]["split"] in {"train", "valid", "test"}
     )
     assert "Return the sum" not in rows[0]["y"]
+
+
+def test_a_licence_joined_in_later_gives_the_same_rows():
+    """The Beam job mines as UNKNOWN and joins the repository's licence in after dedupe."""
+    file = SourceFile("demo", "pkg/sample.py", (FIXTURES / "sample.py").read_bytes())
+    unknown = [o for o in mine_file(file, UNKNOWN) if isinstance(o, dict)]
+    mit = [o for o in mine_file(file, "MIT") if isinstance(o, dict)]
+    assert unknown != mit and [with_licence(row, "MIT") for row in unknown] == mit
 
 
 def test_mine_file_dead_letters():

@@ -83,6 +83,10 @@ def test_beam_runner_options_and_what_a_remote_runner_needs():
         "--experiments=use_runner_v2",
     ]
     assert dataflow.target("mine-code-1") == "gs://bucket/cpt/mine-code-1"
+    with pytest.raises(CptError, match="dask needs dask_client_address"):
+        BeamRunner(runner="dask", output="/shared/cpt")
+    dask = BeamRunner(runner="dask", output="/shared/cpt", dask_client_address="tcp://s:8786")
+    assert dask.args() == ["--runner=dask", "--dask_client_address=tcp://s:8786"]
 
 
 def test_a_runner_that_writes_elsewhere_has_its_dataset_copied_back(tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+UNKNOWN = "unknown"
 LICENCE_FILES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "LICENCE", "COPYING", "copyright")
 
 HEADING_CHARS = 400
@@ -48,4 +49,4 @@ def detect_licence(text: str) -> str:
         for spdx, phrases in signatures:
             if all(p in scope for p in phrases):
                 return spdx
-    return "unknown"
+    return UNKNOWN

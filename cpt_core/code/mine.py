@@ -81,3 +81,10 @@ def mine_file(
             "meta": json.dumps(meta, sort_keys=True),
             "negatives": None,
         }
+
+
+def with_licence(row: dict, licence: str) -> dict:
+    """A mined row with `licence` in its meta. A Beam job learns a repository's licence only
+    after its files are read, so it mines them as UNKNOWN and joins the licence in after."""
+    meta = json.loads(row["meta"]) | {"licence": licence}
+    return row | {"meta": json.dumps(meta, sort_keys=True)}

@@ -1,4 +1,4 @@
-"""Where a pipeline's mining jobs run: Beam's local runner, or Dataflow/Flink/Spark by preset.
+"""Where a pipeline's mining jobs run: Beam's local runner, or Dask/Dataflow/Flink/Spark by preset.
 
 A remote runner's workers cannot write into this machine's run folder, so they write the
 dataset under `output` (a gs:// or s3:// prefix, or a path every worker shares), and the
@@ -15,11 +15,14 @@ from cpt_core.config import Strict
 from cpt_core.errors import CptError
 
 LOCAL = "local"
-NEEDS = {"DataflowRunner": ("project", "region", "temp_location")}
+NEEDS = {
+    "DataflowRunner": ("project", "region", "temp_location"),
+    "dask": ("dask_client_address",),
+}
 
 
 class BeamRunner(Strict):
-    runner: str = LOCAL  # local, DataflowRunner, FlinkRunner, SparkRunner, ...
+    runner: str = LOCAL  # local, dask, DataflowRunner, FlinkRunner, SparkRunner, ...
     output: str | None = None  # where the job writes (gs://bucket/cpt/datasets); remote only
     project: str | None = None
     region: str | None = None
@@ -28,6 +31,7 @@ class BeamRunner(Strict):
     sdk_container_image: str | None = None  # infra/dataflow/Dockerfile
     requirements_file: str | None = None  # the alternative to an image: pip installs at start
     max_num_workers: int | None = None
+    dask_client_address: str | None = None  # the scheduler, tcp://HOST:8786 (runner: dask)
     options: tuple[str, ...] = ()  # any other Beam option, e.g. --experiments=use_runner_v2
 
     @model_validator(mode="after")
