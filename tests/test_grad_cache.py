@@ -44,6 +44,13 @@ def test_cached_gradients_equal_full_batch(tiny_model, negatives):
     batch = batch_of(encoder, 12, negatives)
     loss_full, full = gradients(encoder, scale, batch, chunk=0)
     for chunk in (1, 3, 5, 11):
+        prepared = batch.prepare(encoder.tokenizer, chunk)
+        for side in prepared.sides:  # length-sorted chunks of at most `chunk` rows
+            assert [len(c.index) for c in side] == [chunk] * (12 // chunk) + [12 % chunk] * (
+                12 % chunk > 0
+            )
+            widths = [c.batch.input_ids.shape[1] for c in side]
+            assert widths == sorted(widths, reverse=True)
         loss, cached = gradients(encoder, scale, batch, chunk)
         assert loss == pytest.approx(loss_full, rel=1e-12)
         for name, grad in full.items():

@@ -49,7 +49,7 @@ class PairBatch:
         the plain full-batch step: one chunk per side. `pin` page-locks them (CUDA), so the
         copy to the device can run without blocking; `pad_to` rounds widths up (compiled
         models see fewer shapes)."""
-        size = len(self.queries) if 0 < chunk_size < len(self.queries) else 0
+        size = chunk_size if 0 < chunk_size < len(self.queries) else 0
         sides = []
         for side in self.sides():
             order = sorted(range(len(side)), key=lambda i: -len(side[i]))
