@@ -89,8 +89,8 @@ def main() -> None:
                 batch, chunk = (int(v) for v in setting.split(":"))
                 results: dict[str, list] = {name: [] for name, _, _ in variants}
                 for attempt in range(args.repeat):
-                    for name, code, extra in variants:
-                        out = where / f"run-{len(table)}-{attempt}-{len(results[name])}-{name[:4]}"
+                    for number, (name, code, extra) in enumerate(variants):
+                        out = where / f"run-{batch}-{attempt}-{number}"
                         results[name].append(run(code, pairs, out, batch, chunk, args.steps, extra))
                 base = statistics.median(r[0] for r in results[variants[0][0]])
                 for name, measured in results.items():
