@@ -92,10 +92,11 @@ def where_to_look(result: PipelineResult, options: PipelineOptions) -> str | Non
     client = getattr(result, "client", None)  # the DaskRunner's dask.distributed client
     if client is not None:
         address = client.scheduler.address
-        try:
-            return f"progress: the Dask dashboard, {client.dashboard_link} (scheduler {address})"
-        except KeyError:  # the scheduler serves no dashboard (--no-dashboard, or no bokeh)
-            return f"progress: the Dask scheduler {address} serves no dashboard (it needs bokeh)"
+        try:  # a scheduler without bokeh still names its HTTP port, where /status is a 404
+            link = client.dashboard_link
+        except KeyError:  # a scheduler with no HTTP service at all
+            return f"progress: the Dask scheduler {address} serves no dashboard"
+        return f"progress: the Dask dashboard, {link} (scheduler {address}; needs bokeh there)"
     job_id = getattr(result, "job_id", None)  # Dataflow's result
     if callable(job_id):
         gcp = options.view_as(GoogleCloudOptions)
