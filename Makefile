@@ -1,5 +1,5 @@
 # The two commands of the README. Each sets itself up, so both work on a fresh clone.
-.PHONY: setup run serve serve-prefect demo test lint bench-train bench-mine-code
+.PHONY: setup run serve serve-prefect demo test lint bench-train bench-mine-code bench-mine-scale
 
 VENV := .venv/bin
 export HF_HUB_OFFLINE ?= 1
@@ -30,3 +30,6 @@ bench-train: setup
 
 bench-mine-code: setup
 	$(VENV)/python bench/mine_code.py
+
+bench-mine-scale: setup
+	$(VENV)/python bench/mine_scale.py

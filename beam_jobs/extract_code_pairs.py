@@ -28,6 +28,7 @@ from beam_jobs.dedupe import COUNTS, KEPT, ExactDedupe, NearDedupe
 from beam_jobs.inputs import is_local
 from beam_jobs.job import job_main, mine_with, run_job
 from beam_jobs.logs import quiet_beam
+from beam_jobs.progress import INPUTS_READ, Measure
 from beam_jobs.routed import Routed
 from cpt_core.code.config import CodeMiningConfig
 from cpt_core.code.filters import FilterConfig
@@ -40,6 +41,11 @@ from cpt_core.data.filtered import Filtered, Found
 from cpt_core.data.manifest import Manifest
 
 FILES, LICENCES, DEAD, PAIRS = "files", "licences", "dead", "pairs"
+PROGRESS = (  # the Beam Metrics counters a run's progress line shows
+    Measure("files", "files/"),
+    Measure("pairs mined", "pairs_mined"),
+    Measure("dead letters", "dead_letters", rated=False),
+)
 
 
 class ReadRepositories(beam.PTransform):
@@ -61,7 +67,8 @@ class ReadRepositories(beam.PTransform):
 
 def _read(location: str, skip_dirs: frozenset[str]):
     opener = None if is_local(location) else _open_remote
-    return read_repository(location, opener, skip_dirs)
+    yield from read_repository(location, opener, skip_dirs)
+    Metrics.counter("cpt", INPUTS_READ).inc()
 
 
 def _open_remote(path: str):
@@ -197,7 +204,7 @@ def run(
     beam_args: list[str] = (),
 ) -> Manifest:
     """Run the job; return the manifest of the dataset it wrote at `output`."""
-    return run_job(build, locations, output, config or CodeMiningConfig(), beam_args)
+    return run_job(build, PROGRESS, locations, output, config or CodeMiningConfig(), beam_args)
 
 
 mine = partial(mine_with, run, CodeMiningConfig)  # what `cpt mine ...` and `python -m` call

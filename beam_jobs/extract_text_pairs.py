@@ -28,6 +28,7 @@ from beam_jobs.dedupe import COUNTS, KEPT, ExactDedupe, NearDedupe
 from beam_jobs.inputs import is_local
 from beam_jobs.job import job_main, mine_with, run_job
 from beam_jobs.logs import quiet_beam
+from beam_jobs.progress import INPUTS_READ, Measure
 from beam_jobs.routed import Routed
 from cpt_core.data.dead_letter import DeadLetter
 from cpt_core.data.filtered import Filtered
@@ -40,6 +41,12 @@ from cpt_core.text.page import Counted, Page
 from cpt_core.text.tokens import tokenizer_json
 
 PAGES, DEAD, PAIRS = "pages", "dead", "pairs"
+PROGRESS = (  # the Beam Metrics counters a run's progress line shows
+    Measure("pages read", "pages_read"),
+    Measure("pages mined", "pages_mined"),
+    Measure("pairs mined", "pairs_mined"),
+    Measure("dead letters", "dead_letters", rated=False),
+)
 
 
 class ReadPages(beam.PTransform):
@@ -62,6 +69,7 @@ class _Read(beam.DoFn):
         self.max_bytes = max_bytes
         self.pages = Metrics.counter("cpt", "pages_read")
         self.dead = Metrics.counter("cpt", "dead_letters")
+        self.inputs = Metrics.counter("cpt", INPUTS_READ)
 
     def process(self, location: str):
         opener = open_local if is_local(location) else _open_remote
@@ -80,6 +88,7 @@ class _Read(beam.DoFn):
             else:
                 self.dead.inc()
                 yield DEAD, item
+        self.inputs.inc()
 
 
 def _open_local(path: str):
@@ -95,8 +104,10 @@ class ExtractDocuments(beam.DoFn):
 
     def __init__(self, config: TextMiningConfig):
         self.config = config
+        self.pages = Metrics.counter("cpt", "pages_mined")
 
     def process(self, page: Page):
+        self.pages.inc()
         yield COUNTS, (("pages", "read"), 1)
         for out in document_of(page, self.config):
             if isinstance(out, Document):
@@ -279,7 +290,7 @@ def run(
     beam_args: list[str] = (),
 ) -> Manifest:
     """Run the job; return the manifest of the dataset it wrote at `output`."""
-    return run_job(build, locations, output, config or TextMiningConfig(), beam_args)
+    return run_job(build, PROGRESS, locations, output, config or TextMiningConfig(), beam_args)
 
 
 mine = partial(mine_with, run, TextMiningConfig)  # what `cpt mine ...` and `python -m` call

@@ -1,8 +1,9 @@
 """What every mining job shares around its graph: staging, running, publishing, the CLI.
 
-A job module supplies `build(pipeline, locations, output, staging, config)`; this module runs
-it on the chosen runner into a staging folder (deleted if the run fails), returns the
-published manifest, prints the summary table, and parses `python -m beam_jobs.<job>` options.
+A job module supplies `build(pipeline, locations, output, staging, config)` and the counts its
+progress line shows; this module runs it on the chosen runner into a staging folder (deleted
+if the run fails), watched while it runs (`beam_jobs/watch.py`), returns the published
+manifest, prints the summary table, and parses `python -m beam_jobs.<job>` options.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pydantic import BaseModel
 from beam_jobs.dataset import discard, read_manifest, refuse_existing, staging_for
 from beam_jobs.inputs import absolute, expand_inputs
 from beam_jobs.options import pipeline_options
+from beam_jobs.progress import Measure
+from beam_jobs.watch import Watch
 from cpt_core.config import load_preset
 from cpt_core.data.manifest import Manifest
 from cpt_core.data.summary import print_summary
@@ -25,16 +28,23 @@ Build = Callable[[beam.Pipeline, list[str], str, str, BaseModel], object]
 
 
 def run_job(
-    build: Build, locations: list[str], output: str, config: BaseModel, beam_args: list[str] = ()
+    build: Build,
+    measures: tuple[Measure, ...],
+    locations: list[str],
+    output: str,
+    config: BaseModel,
+    beam_args: list[str] = (),
 ) -> Manifest:
     """Run the job's graph; return the manifest of the dataset it wrote at `output`."""
     locations, output = [absolute(p) for p in locations], absolute(output)
     refuse_existing(output)
-    pipeline = beam.Pipeline(options=pipeline_options(list(beam_args)))
+    options = pipeline_options(list(beam_args))
+    watch = Watch(options, measures, len(locations))
+    pipeline = beam.Pipeline(runner=watch.runner(), options=options)
     staging = staging_for(output)
     FileSystems.mkdirs(staging)
     try:
-        with pipeline:
+        with watch.over(pipeline), pipeline:
             build(pipeline, locations, output, staging, config)
     except BaseException:
         discard(staging)

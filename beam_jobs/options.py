@@ -19,13 +19,14 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from cpt_core.errors import CptError
 
+LOCAL = "FnApiRunner"
 DASK = "apache_beam.runners.dask.dask_runner.DaskRunner"
 RUNNER_NAMES = {"dask": DASK, "DaskRunner": DASK}
 
 
 def local_defaults() -> list[str]:
     return [
-        "--runner=FnApiRunner",
+        f"--runner={LOCAL}",
         f"--direct_num_workers={os.cpu_count() or 1}",
         "--direct_running_mode=multi_processing",
     ]
