@@ -38,7 +38,7 @@ def run_job(
     """Run the job's graph; return the manifest of the dataset it wrote at `output`."""
     locations, output = [absolute(p) for p in locations], absolute(output)
     refuse_existing(output)
-    options = pipeline_options(list(beam_args))
+    options = pipeline_options(list(beam_args), inputs=len(locations))
     watch = Watch(options, measures, len(locations))
     pipeline = beam.Pipeline(runner=watch.runner(), options=options)
     staging = staging_for(output)

@@ -8,11 +8,15 @@ Beam knows the DaskRunner only by its dotted path, so `--runner=dask` (or DaskRu
 translated. The DaskRunner needs a running scheduler (`--dask_client_address=tcp://HOST:8786`
 or `--dask_scheduler_file=FILE`); without one it is refused in one line rather than left to
 Beam, which would start a throwaway cluster inside this process, where the local runner does
-the same job better.
+the same job better. Unless `--dask_npartitions` or `--dask_partition_size` is given, the
+inputs are cut into as many partitions as the cluster has worker threads, and more for a long
+list (at most 128 inputs each, Beam's own default size); Beam's default alone would keep up to
+128 inputs in one partition and so leave every worker but one idle on a small run.
 """
 
 from __future__ import annotations
 
+import math
 import os
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
@@ -22,6 +26,8 @@ from cpt_core.errors import CptError
 LOCAL = "FnApiRunner"
 DASK = "apache_beam.runners.dask.dask_runner.DaskRunner"
 RUNNER_NAMES = {"dask": DASK, "DaskRunner": DASK}
+PARTITION_SIZE = 128  # inputs per partition at most, unless the user says otherwise
+CONNECT_SECONDS = 30  # to reach the scheduler when asking it for its workers
 
 
 def local_defaults() -> list[str]:
@@ -32,13 +38,19 @@ def local_defaults() -> list[str]:
     ]
 
 
-def pipeline_options(beam_args: list[str]) -> PipelineOptions:
-    """The user's options; with no runner named, the local defaults come first (later wins)."""
+def pipeline_options(beam_args: list[str], inputs: int = 1) -> PipelineOptions:
+    """The user's options for a job of `inputs` inputs; with no runner named, the local
+    defaults come first (later wins)."""
     if not any(a.startswith("--runner") for a in beam_args):
         return PipelineOptions(local_defaults() + list(beam_args))
-    options = PipelineOptions(runner_named(list(beam_args)))
+    args = runner_named(list(beam_args))
+    options = PipelineOptions(args)
     if options.view_as(StandardOptions).runner == DASK:
-        _check_dask(options)
+        dask = _check_dask(options)
+        if not (dask.npartitions or dask.partition_size):
+            threads = _cluster_threads(dask.address, dask.scheduler_file)
+            partitions = max(threads, math.ceil(inputs / PARTITION_SIZE))
+            options = PipelineOptions([*args, f"--dask_npartitions={min(partitions, inputs)}"])
     return options
 
 
@@ -55,7 +67,7 @@ def runner_named(beam_args: list[str]) -> list[str]:
     return named
 
 
-def _check_dask(options: PipelineOptions) -> None:
+def _check_dask(options: PipelineOptions):
     from apache_beam.runners.dask.dask_runner import DaskOptions  # registers the dask options
 
     dask = options.view_as(DaskOptions)
@@ -64,3 +76,17 @@ def _check_dask(options: PipelineOptions) -> None:
             "the dask runner needs a scheduler: start one (dask scheduler; dask worker ADDRESS)"
             " and give --dask_client_address=tcp://HOST:8786 or --dask_scheduler_file=FILE"
         )
+    return dask
+
+
+def _cluster_threads(address: str | None, scheduler_file: str | None) -> int:
+    """How many tasks the cluster runs at once (its workers' threads), asked of the scheduler."""
+    from distributed import Client
+
+    try:
+        with Client(address, scheduler_file=scheduler_file, timeout=CONNECT_SECONDS) as client:
+            workers = client.scheduler_info()["workers"].values()
+    except (OSError, TimeoutError) as exc:
+        where = address or scheduler_file
+        raise CptError(f"cannot reach the dask scheduler at {where}: {exc}") from None
+    return max(1, sum(worker["nthreads"] for worker in workers))

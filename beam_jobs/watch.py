@@ -92,11 +92,11 @@ def where_to_look(result: PipelineResult, options: PipelineOptions) -> str | Non
     client = getattr(result, "client", None)  # the DaskRunner's dask.distributed client
     if client is not None:
         address = client.scheduler.address
-        try:  # a scheduler without bokeh still names its HTTP port, where /status is a 404
+        try:  # (a scheduler without bokeh names its HTTP port, but /status there is a 404)
             link = client.dashboard_link
         except KeyError:  # a scheduler with no HTTP service at all
             return f"progress: the Dask scheduler {address} serves no dashboard"
-        return f"progress: the Dask dashboard, {link} (scheduler {address}; needs bokeh there)"
+        return f"progress: the Dask dashboard, {link} (scheduler {address})"
     job_id = getattr(result, "job_id", None)  # Dataflow's result
     if callable(job_id):
         gcp = options.view_as(GoogleCloudOptions)

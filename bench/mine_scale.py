@@ -12,8 +12,8 @@ shared crawl samples (`shared:crawl/*warc*`). Rows:
   (multi_processing) with 1 and 2 workers;
 - dask: the same command with `--runner=dask` against a real `dask scheduler` and 1 or 2
   `dask worker` processes (one thread each) on 127.0.0.1, started before the clock starts,
-  `--dask_npartitions` one per worker (two per worker measured slower here: 44 s against
-  28-30 s for the stdlib on 2 workers).
+  with the partitions cpt chooses (one per worker thread; two per worker measured slower
+  here: 44 s against 28-30 s for the stdlib on 2 workers).
 
 A Beam row is the whole job: start-up, every shuffle, dedupe, writing. Its "marginal" rate
 takes the fixed cost out with a tiny input (the code fixture tree; the smallest crawl file) run
@@ -212,7 +212,6 @@ def main() -> None:
             if "dask" in paths:
                 with dask_cluster(workers, scratch) as address:
                     dask = ["--runner=dask", f"--dask_client_address={address}"]
-                    dask.append(f"--dask_npartitions={workers}")
                     rows += _shown(beam_rows("dask", workers, kinds, dask, scratch))
     print(table(rows))
 

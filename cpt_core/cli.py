@@ -373,6 +373,9 @@ def pipeline(
     / "configs"
     / "pipeline-demo.yaml",
     set_: SetOption = None,
+    mine_only: Annotated[
+        bool, typer.Option(help="Stop after mining and combining: the corpus alone, on CPUs.")
+    ] = False,
 ) -> None:
     """The end-to-end pipeline under Prefect: mine, combine, train, index, evaluate, report.
     Uses the server at PREFECT_API_URL, else starts a temporary local one (SQLite)."""
@@ -380,10 +383,14 @@ def pipeline(
 
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    from flows.mining import mining
     from flows.pipeline import pipeline as run
 
     overrides = dict(_parse_override(item) for item in set_ or [])
-    summary = run(str(preset), overrides)
+    if mine_only:  # not announced: nothing is trained on it here
+        summary = mining(str(preset), overrides, announce=False)
+    else:
+        summary = run(str(preset), overrides)
     for name, path in summary.items():
         typer.echo(f"{name:<11} {path}")
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from apache_beam.options.pipeline_options import StandardOptions
+from apache_beam.runners.dask.dask_runner import DaskOptions
 from distributed import Client
 
 from beam_jobs import extract_code_pairs, extract_text_pairs
@@ -46,8 +47,9 @@ class Cluster:
     client: Client  # the test's own view of the cluster; each job connects its own client
 
     def beam_args(self) -> list[str]:
-        """Two partitions, so both workers mine and every shuffle crosses processes."""
-        return ["--runner=dask", f"--dask_client_address={self.address}", "--dask_npartitions=2"]
+        """As a user gives them: the inputs are cut into one partition per worker thread
+        (two), so both workers mine and every shuffle crosses processes."""
+        return ["--runner=dask", f"--dask_client_address={self.address}"]
 
 
 @pytest.fixture(scope="module")
@@ -168,8 +170,22 @@ def test_dask_is_a_runner_name_and_needs_a_scheduler():
     assert runner_named(["--runner=DataflowRunner"]) == ["--runner=DataflowRunner"]
     with pytest.raises(CptError, match="needs a scheduler"):
         pipeline_options(["--runner=dask"])
-    options = pipeline_options(["--runner=dask", "--dask_client_address=tcp://h:1"])
+    given = ["--runner=dask", "--dask_client_address=tcp://h:1", "--dask_npartitions=3"]
+    options = pipeline_options(given, inputs=10)  # partitions given: the scheduler is not asked
     assert options.view_as(StandardOptions).runner == DASK
+    assert options.view_as(DaskOptions).npartitions == 3
+
+
+def test_partitions_follow_the_clusters_threads_and_the_inputs(cluster, monkeypatch):
+    """Two worker threads: two partitions, fewer for fewer inputs, more for a long list (at
+    most 128 inputs each); an unreachable scheduler is one line."""
+    args = ["--runner=dask", f"--dask_client_address={cluster.address}"]
+    for inputs, partitions in ((1, 1), (5, 2), (256, 2), (1000, 8)):
+        options = pipeline_options(args, inputs=inputs)
+        assert options.view_as(DaskOptions).npartitions == partitions, inputs
+    monkeypatch.setattr("beam_jobs.options.CONNECT_SECONDS", 1)
+    with pytest.raises(CptError, match=r"cannot reach the dask scheduler at tcp://127\.0\.0\.1:9"):
+        pipeline_options(["--runner=dask", "--dask_client_address=tcp://127.0.0.1:9"], inputs=4)
 
 
 def test_relative_local_paths_are_resolved_on_the_client(tmp_path, monkeypatch):

@@ -5,11 +5,14 @@
 - `debian:PACKAGE/SUBPATH`: a Debian package from the registry this machine reaches
   (`apt-get download`, unpacked with `dpkg-deb -x` into $CPT_HOME/corpora/PACKAGE, once).
 - `shared:PATH`: a path or glob under ../shared/data (or $CPT_DATA).
+- `warc:SOURCE`: the HTML pages of a folder (any source above, or a path) packed into one WARC
+  file in $CPT_HOME/corpora/warc, once; the site is the Debian package, else the folder's name.
 - anything else: a local path or glob, passed through.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sysconfig
 from pathlib import Path
@@ -18,11 +21,14 @@ from cpt_core.errors import CptError
 from cpt_core.paths import shared_data
 from cpt_core.pretrained.cache import cache_root
 from cpt_core.staging import atomic_dir
+from cpt_core.text.warc_pack import pack_html_folder
 
 
 def resolve_source(spec: str) -> str:
     if spec == "python-stdlib" or spec.startswith("python-stdlib/"):
         return sysconfig.get_paths()["stdlib"] + spec.removeprefix("python-stdlib")
+    if spec.startswith("warc:"):
+        return str(packed_warc(spec.removeprefix("warc:")))
     if spec.startswith("debian:"):
         package, _, subpath = spec.removeprefix("debian:").partition("/")
         return str(debian_package(package) / subpath)
@@ -54,3 +60,18 @@ def debian_package(package: str) -> Path:
         (staging / "usr").rmdir()
     debs[-1].unlink(missing_ok=True)
     return root
+
+
+def packed_warc(spec: str) -> Path:
+    """The HTML pages under a source's folder as one WARC file, packed on first use only (the
+    file's name says which source; its pages are https://SITE.invalid/PATH)."""
+    folder = Path(resolve_source(spec))
+    if not folder.is_dir():
+        raise CptError(f"warc:{spec}: {folder} is not a folder of HTML pages")
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", spec.removeprefix("debian:")).strip("_.")
+    out = cache_root() / "corpora" / "warc" / f"{name}.warc.gz"
+    if not out.is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        site = spec.removeprefix("debian:").partition("/")[0] if spec.startswith("debian:") else ""
+        pack_html_folder(folder, out, f"https://{site or folder.name}.invalid/")
+    return out

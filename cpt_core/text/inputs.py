@@ -164,8 +164,12 @@ def read_parquet(location: str, open_stream: Opener, max_bytes: int) -> Iterator
 def read_html_folder(folder: str, max_bytes: int) -> Iterator[Item]:
     """Every .html/.htm file under a local folder, in path order; the folder's name is the host."""
     root = Path(folder)
-    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in HTML_SUFFIXES and p.is_file())
-    return read_html_files(folder, [str(p) for p in paths], open_local, max_bytes, root)
+    return read_html_files(folder, [str(p) for p in html_files(root)], open_local, max_bytes, root)
+
+
+def html_files(root: Path) -> list[Path]:
+    """The .html/.htm files under `root`, in path order."""
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in HTML_SUFFIXES and p.is_file())
 
 
 def read_html_files(
