@@ -23,7 +23,7 @@ demo: setup
 test: setup
 	$(VENV)/ruff check .
 	$(VENV)/ruff format --check .
-	$(VENV)/python -m pytest -q -ra
+	$(VENV)/python -m pytest -q -ra --durations=15
 
 bench-train: setup
 	$(VENV)/python bench/train.py

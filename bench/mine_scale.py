@@ -2,7 +2,8 @@
 
 Same inputs, same run, for both miners: code from this interpreter's standard library
 (`python-stdlib/*/`, the demo preset's input: each package a repository) and text from the
-shared crawl samples (`shared:crawl/*warc*`). Rows:
+shared crawl samples (`shared:crawl/*warc*`) plus Debian's Python 3.11 documentation packed as
+one WARC file (`warc:` source: 530 pages, so the text rows are not all fixed cost). Rows:
 
 - pure: cpt_core's per-unit functions called directly in this process, one core (code:
   read_repository, mine_file, a MinHash signature per pair; text: read_pages, document_of, a
@@ -53,7 +54,8 @@ from cpt_core.text.mine import Document, document_of, pairs_of
 from cpt_core.text.page import Page
 from cpt_core.text.tokens import tokenizer_json
 
-INPUTS = {"code": ["python-stdlib/*/"], "text": ["shared:crawl/*warc*"]}
+PYTHON_DOCS = "warc:debian:python3.11-doc/usr/share/doc/python3.11/html"
+INPUTS = {"code": ["python-stdlib/*/"], "text": ["shared:crawl/*warc*", PYTHON_DOCS]}
 TINY = {"code": [str(REPO / "tests" / "fixtures" / "code")], "text": ["shared:crawl/*2014-35*"]}
 JOBS = {"code": "beam_jobs.extract_code_pairs", "text": "beam_jobs.extract_text_pairs"}
 UNITS = {"code": "files", "text": "pages"}

@@ -59,7 +59,8 @@ def publish_dir(staging: Path, target: Path, replace: bool = True) -> None:
     its own folder); afterwards `staging` is gone, or holds what it replaced."""
     for root, _, files in os.walk(staging):
         for name in files:
-            _fsync(Path(root) / name)
+            if not os.path.islink(Path(root) / name):  # a link's target is not ours to sync
+                _fsync(Path(root) / name)
         _fsync(Path(root))
     try:
         os.rename(staging, target)  # atomic, and refused when a complete target exists

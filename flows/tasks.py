@@ -45,7 +45,10 @@ def transient(task, task_run, state) -> bool:
 def _folder(out: str, area: str) -> Path:
     """The running task's output folder, named by the cache key Prefect computed for it (the
     key hashes input files and weights, so it is computed once, not again here)."""
-    return Path(out) / area / get_transaction().key
+    key = get_transaction().key
+    if key is None:  # Prefect logs the key function's error and runs the task regardless
+        raise CptError(f"no cache key, so no {area} folder: see the error logged above")
+    return Path(out) / area / key
 
 
 def _task(key_fn):

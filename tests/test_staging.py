@@ -92,3 +92,12 @@ def test_the_lock_serialises_read_modify_write_across_processes(tmp_path):
         worker.join(timeout=120)
     assert [w.exitcode for w in workers] == [0, 0, 0]
     assert counter.read_text() == "600"
+
+
+def test_a_folder_with_dangling_links_publishes_them_as_links(tmp_path):
+    """Unpacked packages hold links into the rest of the system (Debian's doc links)."""
+    with atomic_dir(tmp_path / "pkg") as staging:
+        (staging / "doc").symlink_to("/nonexistent/elsewhere")
+        (staging / "data.txt").write_text("x")
+    assert (tmp_path / "pkg" / "doc").is_symlink()
+    assert (tmp_path / "pkg" / "data.txt").read_text() == "x"

@@ -229,3 +229,50 @@ def test_bf16_on_a_cpu_without_it_is_refused(tiny_model, pairs_dir, tmp_path, mo
     with pytest.raises(CptError, match="precision: bf16 needs a GPU or a CPU with AVX512-BF16"):
         train(tiny_config(tiny_model, precision="bf16"), pairs_dir, tmp_path / "r")
     assert not (tmp_path / "r").exists()
+
+
+def _tiny_run(model):
+    from torch import nn
+
+    from cpt_core.loss.contrastive import LogitScale
+
+    backbone = AutoModel.from_pretrained(model)
+    modules = nn.ModuleDict({"backbone": backbone, "scale": LogitScale()})
+    optimizer = torch.optim.AdamW(modules.parameters(), lr=1e-3)
+    for parameter in modules.parameters():
+        parameter.grad = torch.ones_like(parameter)
+    optimizer.step()
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    return modules, optimizer, scheduler
+
+
+def test_a_checkpoint_holds_its_steps_weights_while_training_goes_on(tiny_model, tmp_path):
+    """The write runs in the background: what it writes is the step's copy, not the live
+    weights and moments that the next steps change."""
+    from cpt_core.data.batches import BatcherState
+    from cpt_core.train.checkpoint import Checkpointer, TrainState
+
+    modules, optimizer, scheduler = _tiny_run(tiny_model)
+    want = {k: v.clone() for k, v in modules.state_dict().items()}
+    moment = next(iter(optimizer.state.values()))["exp_avg"].clone()
+    with Checkpointer(tmp_path / "checkpoints", keep=2) as checkpointer:
+        checkpointer.save(TrainState(1, BatcherState(), "x"), modules, optimizer, scheduler)
+        with torch.no_grad():  # what the next optimiser steps do, before the write is done
+            for parameter in modules.parameters():
+                parameter.add_(1.0)
+            next(iter(optimizer.state.values()))["exp_avg"].add_(1.0)
+    written = load_file(str(tmp_path / "checkpoints" / "step-0000001" / "weights.safetensors"))
+    for key, value in want.items():
+        np.testing.assert_array_equal(written[key], value.numpy(), err_msg=key)
+    saved = torch.load(tmp_path / "checkpoints" / "step-0000001" / "optimizer.pt")
+    assert torch.equal(saved["optimizer"]["state"][0]["exp_avg"], moment)
+
+
+def test_a_failed_background_write_is_raised_on_the_training_thread(tiny_model, tmp_path):
+    from cpt_core.data.batches import BatcherState
+    from cpt_core.train.checkpoint import Checkpointer, TrainState
+
+    modules, optimizer, scheduler = _tiny_run(tiny_model)
+    (tmp_path / "taken").write_text("a file where the checkpoint folder should be")
+    with pytest.raises(OSError), Checkpointer(tmp_path / "taken", keep=2) as checkpointer:
+        checkpointer.save(TrainState(1, BatcherState(), "x"), modules, optimizer, scheduler)

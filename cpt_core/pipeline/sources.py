@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 import sysconfig
 from pathlib import Path
 
@@ -44,6 +45,7 @@ def debian_package(package: str) -> Path:
     if (root / "usr").is_dir():
         return root
     root.mkdir(parents=True, exist_ok=True)
+    print(f"[cpt] downloading Debian package {package} (once)", file=sys.stderr, flush=True)
     done = subprocess.run(
         ["apt-get", "download", package], cwd=root, capture_output=True, text=True
     )
@@ -73,5 +75,6 @@ def packed_warc(spec: str) -> Path:
     if not out.is_file():
         out.parent.mkdir(parents=True, exist_ok=True)
         site = spec.removeprefix("debian:").partition("/")[0] if spec.startswith("debian:") else ""
+        print(f"[cpt] packing {folder} into {out.name} (once)", file=sys.stderr, flush=True)
         pack_html_folder(folder, out, f"https://{site or folder.name}.invalid/")
     return out

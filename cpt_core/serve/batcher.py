@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cpt_core.eval.encoders import TextEncoder
+from cpt_core.model.batching import CPU_BATCH_TOKENS, token_batches
 from cpt_core.serve.memory import release_free_memory
 
 WINDOW_BATCHES = 16  # a window sorts up to this many batches' worth of tokens together
@@ -49,7 +50,7 @@ class Item:
 class Batcher:
     def __init__(
         self,
-        max_batch_tokens: int = 1024,
+        max_batch_tokens: int = CPU_BATCH_TOKENS,
         capacity: int = 8192,
         on_batch: Callable[[int, int], None] | None = None,
     ):
@@ -102,14 +103,8 @@ class Batcher:
             groups.setdefault(id(item.encoder), []).append(item)
         out: list[list[Item]] = []
         for group in groups.values():
-            group.sort(key=lambda item: -len(item.ids))
-            batch: list[Item] = []
-            for item in group:
-                if batch and len(batch[0].ids) * (len(batch) + 1) > self.max_batch_tokens:
-                    out.append(batch)
-                    batch = []
-                batch.append(item)
-            out.append(batch)
+            cut = token_batches([len(item.ids) for item in group], self.max_batch_tokens)
+            out += [[group[i] for i in batch] for batch in cut]
         return out
 
     async def _embed_batch(self, batch: list[Item]) -> None:

@@ -12,8 +12,8 @@ class ServeSettings(BaseModel):
     port: int = Field(8000, ge=0, le=65535)
     dtype: str = "auto"  # auto: bfloat16 where the hardware is fast at it, else float32
     max_length: int | None = None  # token cap per input; the model's own by default
-    # padded tokens (longest x count) per forward pass; None: what measured best here, 1024 on
-    # CPU (bigger batches run slower per text on 2 cores: BENCHMARKS.md), 16384 on a GPU
+    # padded tokens (longest x count) per forward pass; None: what measured best on the device
+    # (cpt_core/model/batching.py: 1024 on CPU, 16384 on a GPU)
     max_batch_tokens: int | None = Field(None, ge=1)
     queue_capacity: int = Field(8192, ge=1)  # texts queued or running before 429
     max_request_tokens: int = Field(300_000, ge=1)  # tokens one request may bring
@@ -21,6 +21,6 @@ class ServeSettings(BaseModel):
     poll_seconds: float = Field(2.0, gt=0)  # how often a followed registry is read
 
     def batch_tokens(self) -> int:
-        import torch
+        from cpt_core.model.batching import default_batch_tokens
 
-        return self.max_batch_tokens or (16384 if torch.cuda.is_available() else 1024)
+        return self.max_batch_tokens or default_batch_tokens()

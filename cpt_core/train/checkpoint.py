@@ -3,6 +3,11 @@
 Each checkpoint is written whole or not at all (cpt_core.staging) as `step-NNNNNNN`, so
 the newest visible checkpoint is always whole, whatever moment the process died.
 
+Writing happens on a background thread (`Checkpointer`): the step's state is copied to host
+memory, and training goes on while the copy is written and synced. A checkpoint of SmolLM2-135M
+is 1.6 GB (weights and AdamW's two moments in float32); written in line, one stalled the demo's
+training for up to 20 s, mostly waiting on the disk.
+
 The `.pt` files hold only tensors and plain values (numpy's RNG key is stored as a list), so
 they load with `weights_only=True`: a planted pickle in a run folder cannot run code. They load
 with `map_location="cpu"`, so a checkpoint written on a GPU resumes on a CPU-only machine (the
@@ -11,10 +16,12 @@ optimiser moves its state onto the parameters' device itself).
 
 from __future__ import annotations
 
+import copy
 import json
 import pickle
 import random
 import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,34 +43,71 @@ class TrainState:
     config_digest: str
 
 
-def save_checkpoint(
-    root: Path,
-    state: TrainState,
-    modules: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    keep: int,
-    writer: bool = True,
-) -> Path | None:
-    """Every rank calls this (sharded weights are gathered collectively); the `writer` writes."""
-    tensors = full_state(modules)
-    optimizer_body = optimizer_state(modules, optimizer)
-    if not writer:
-        return None
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / f"step-{state.step:07d}"
-    with atomic_dir(final) as staging:
-        save_file(tensors, staging / "weights.safetensors")
-        torch.save(
-            {"optimizer": optimizer_body, "scheduler": scheduler.state_dict()},
-            staging / "optimizer.pt",
-        )
-        torch.save(_rng_states(), staging / "rng.pt")
-        body = {"step": state.step, "config": state.config_digest, "data": state.data.to_json()}
-        (staging / "state.json").write_text(json.dumps(body) + "\n")
-    for old in checkpoints(root)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
-    return final
+class Checkpointer:
+    """Checkpoints of one run into `root`, the newest `keep` kept. `save` copies what it is
+    given and returns; the copy is written on a background thread, one checkpoint at a time. The
+    next `save`, and leaving the `with` block, wait for the write before it and raise its error
+    here. Every rank calls `save` (sharded weights are gathered collectively); only the
+    `writer` rank writes."""
+
+    def __init__(self, root: Path, keep: int, writer: bool = True):
+        self.root, self.keep, self.writer = root, keep, writer
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="cpt-checkpoint")
+        self._pending: Future | None = None
+
+    def save(
+        self,
+        state: TrainState,
+        modules: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
+    ) -> None:
+        weights, moments = full_state(modules), optimizer_state(modules, optimizer)
+        if not self.writer:
+            return
+        self.wait()  # so that one copy at most is held
+        body = {"optimizer": _on_host(moments), "scheduler": copy.deepcopy(scheduler.state_dict())}
+        rng = _rng_states()  # this step's, not the write's
+        self._pending = self._thread.submit(self._write, state, _on_host(weights), body, rng)
+
+    def wait(self) -> None:
+        """Until the last checkpoint is on disk; its write's error, if any, is raised here."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def __enter__(self) -> Checkpointer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.wait()
+        finally:
+            self._thread.shutdown()
+
+    def _write(self, state: TrainState, tensors: dict, body: dict, rng: dict) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        final = self.root / f"step-{state.step:07d}"
+        with atomic_dir(final) as staging:
+            save_file(tensors, staging / "weights.safetensors")
+            torch.save(body, staging / "optimizer.pt")
+            torch.save(rng, staging / "rng.pt")
+            meta = {"step": state.step, "config": state.config_digest, "data": state.data.to_json()}
+            (staging / "state.json").write_text(json.dumps(meta) + "\n")
+        for old in checkpoints(self.root)[: -self.keep]:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _on_host(tree):
+    """A copy of every tensor in a nested dict/list (plain values as they are), in host memory:
+    what the write reads while training changes the originals."""
+    if isinstance(tree, torch.Tensor):
+        return tree.detach().to("cpu", copy=True)
+    if isinstance(tree, dict):
+        return {key: _on_host(value) for key, value in tree.items()}
+    if isinstance(tree, list | tuple):
+        return type(tree)(_on_host(value) for value in tree)
+    return tree
 
 
 def checkpoints(root: Path) -> list[Path]:

@@ -25,7 +25,7 @@ from cpt_core.dist.shard import clip_gradients, full_state, shard
 from cpt_core.errors import CptError
 from cpt_core.loss.grad_cache import contrastive_step
 from cpt_core.model.folder import save_model
-from cpt_core.train.checkpoint import TrainState, checkpoints, load_checkpoint, save_checkpoint
+from cpt_core.train.checkpoint import Checkpointer, TrainState, checkpoints, load_checkpoint
 from cpt_core.train.config import TrainConfig
 from cpt_core.train.feed import ahead, steps
 from cpt_core.train.flops import FlopCounter, peak_flops
@@ -122,7 +122,8 @@ def _train(
     encoder.train()
     last = min(config.optim.max_steps, stop_after or config.optim.max_steps)
     window = Window(time.perf_counter())
-    with ahead(prepared, config.data.prefetch) as feed:
+    checkpointer = Checkpointer(out / "checkpoints", config.keep_checkpoints, world.is_main)
+    with ahead(prepared, config.data.prefetch) as feed, checkpointer:
         for step in range(state.step + 1, last + 1):
             taken = next(feed)
             if reducer:
@@ -153,8 +154,7 @@ def _train(
                 bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['accuracy']:.2f}")
             if step % config.checkpoint_every == 0 or step == last:
                 state = TrainState(step, taken.state, config.digest())
-                keep, folder = config.keep_checkpoints, out / "checkpoints"
-                save_checkpoint(folder, state, modules, optimizer, scheduler, keep, world.is_main)
+                checkpointer.save(state, modules, optimizer, scheduler)
     bar.close()
     if last < config.optim.max_steps:
         return None
