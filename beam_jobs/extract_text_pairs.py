@@ -232,11 +232,10 @@ def build(
         | "Locations" >> beam.Create(locations)
         | "Read" >> ReadPages(config.max_record_bytes)
     )
-    documents = (
-        read[PAGES]
-        | "SpreadPages" >> beam.Reshuffle()
-        | "Extract" >> Routed(ExtractDocuments(config), (PAGES, COUNTS, DEAD))
-    )
+    # Extraction is fused with reading, one input file at a time (a crawl's unit of work, as
+    # in datatrove and CCNet): a reshuffle of the pages in between would move every page's
+    # HTML through the shuffle, and the local runner would hold all of it in memory at once.
+    documents = read[PAGES] | "Extract" >> Routed(ExtractDocuments(config), (PAGES, COUNTS, DEAD))
     near = documents[PAGES] | "NearDedupe" >> NearDedupe(
         _document_text, _document_id, config.dedupe.near_threshold, _first_capture
     )

@@ -83,10 +83,13 @@ def _cluster_threads(address: str | None, scheduler_file: str | None) -> int:
     """How many tasks the cluster runs at once (its workers' threads), asked of the scheduler."""
     from distributed import Client
 
+    where = address or scheduler_file
     try:
         with Client(address, scheduler_file=scheduler_file, timeout=CONNECT_SECONDS) as client:
+            client.wait_for_workers(1, timeout=CONNECT_SECONDS)
             workers = client.scheduler_info()["workers"].values()
-    except (OSError, TimeoutError) as exc:
-        where = address or scheduler_file
+    except TimeoutError:
+        raise CptError(f"the dask scheduler at {where} has no workers") from None
+    except OSError as exc:
         raise CptError(f"cannot reach the dask scheduler at {where}: {exc}") from None
-    return max(1, sum(worker["nthreads"] for worker in workers))
+    return sum(worker["nthreads"] for worker in workers)

@@ -113,7 +113,7 @@ def mine(warc: Path, out: Path, workers: int) -> dict:
     if process.returncode != 0:
         sys.exit(f"mining {warc} failed:\n{err.decode()[-2000:]}")
     runner, peaks = sampler.runner_and_workers()
-    counts = Manifest.load(out / "manifest.json").counts
+    counts = Manifest.read(out).counts
     return {
         "seconds": time.perf_counter() - start,
         "runner": runner,

@@ -91,7 +91,8 @@ def test_torchrun_training_matches_one_process(tiny_model, pairs_dir, tmp_path):
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
     torchrun += ["--master-port", str(free_port())]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    sharded = ["--set", "shard=true"]  # FSDP2, stopped and resumed through its checkpoint
+    # FSDP2, checkpointed every step (training goes on after each), stopped and resumed
+    sharded = ["--set", "shard=true", "--set", "checkpoint_every=1"]
     for name, launcher, extra in (
         ("two-sharded", torchrun, [*sharded, "--stop-after", "2"]),
         ("two-sharded", torchrun, [*sharded, "--resume"]),

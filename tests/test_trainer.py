@@ -3,6 +3,7 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
 import zipfile
 
 import numpy as np
@@ -246,12 +247,18 @@ def _tiny_run(model):
     return modules, optimizer, scheduler
 
 
-def test_a_checkpoint_holds_its_steps_weights_while_training_goes_on(tiny_model, tmp_path):
+def test_a_checkpoint_holds_its_steps_weights_while_training_goes_on(
+    tiny_model, tmp_path, monkeypatch
+):
     """The write runs in the background: what it writes is the step's copy, not the live
-    weights and moments that the next steps change."""
+    weights and moments that the next steps change (here before the write starts)."""
     from cpt_core.data.batches import BatcherState
+    from cpt_core.train import checkpoint
     from cpt_core.train.checkpoint import Checkpointer, TrainState
 
+    trained = threading.Event()
+    write = checkpoint.save_file
+    monkeypatch.setattr(checkpoint, "save_file", lambda *a: trained.wait(60) and write(*a))
     modules, optimizer, scheduler = _tiny_run(tiny_model)
     want = {k: v.clone() for k, v in modules.state_dict().items()}
     moment = next(iter(optimizer.state.values()))["exp_avg"].clone()
@@ -261,6 +268,7 @@ def test_a_checkpoint_holds_its_steps_weights_while_training_goes_on(tiny_model,
             for parameter in modules.parameters():
                 parameter.add_(1.0)
             next(iter(optimizer.state.values()))["exp_avg"].add_(1.0)
+        trained.set()
     written = load_file(str(tmp_path / "checkpoints" / "step-0000001" / "weights.safetensors"))
     for key, value in want.items():
         np.testing.assert_array_equal(written[key], value.numpy(), err_msg=key)

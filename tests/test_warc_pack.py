@@ -32,7 +32,7 @@ def site(tmp_path):
 
 def test_every_page_reads_back_through_the_crawl_path(site, tmp_path):
     out = tmp_path / "site.warc.gz"
-    assert pack_html_folder(site, out, "https://docs.example/") == 3
+    assert pack_html_folder(site, out, "https://docs.example/") == (3, [])
     pages = [p for p in read_pages(str(out), open_local, 1 << 20) if isinstance(p, Page)]
     assert [p.url for p in pages] == [
         "https://docs.example/index.html",
@@ -59,23 +59,60 @@ def test_warcio_reads_the_same_records(site, tmp_path):
     ]
 
 
-def test_packing_twice_gives_the_same_bytes(site, tmp_path):
+def test_packing_twice_gives_the_same_bytes(site, tmp_path, monkeypatch):
     pack_html_folder(site, tmp_path / "a.warc.gz", "https://docs.example/")
+    monkeypatch.setattr("gzip.time.time", lambda: 2_000_000_000.0)  # a later clock
     pack_html_folder(site, tmp_path / "b.warc.gz", "https://docs.example/")
     assert (tmp_path / "a.warc.gz").read_bytes() == (tmp_path / "b.warc.gz").read_bytes()
 
 
-def test_a_warc_source_is_packed_once_and_named_for_its_site(site, tmp_path, monkeypatch):
+def _urls(path: str) -> list[str]:
+    with open(path, "rb") as stream:
+        return [r.rec_headers.get_header("WARC-Target-URI") for r in ArchiveIterator(stream)]
+
+
+def test_a_warc_source_is_packed_once_per_version_of_its_folder(site, tmp_path, monkeypatch):
     monkeypatch.setenv("CPT_HOME", str(tmp_path / "home"))
     first = resolve_source(f"warc:{site}")
     assert first.endswith(".warc.gz") and first.startswith(str(tmp_path / "home" / "corpora"))
     written = os.stat(first).st_mtime_ns
+    assert resolve_source(f"warc:{site}") == first and os.stat(first).st_mtime_ns == written
+    assert _urls(first)[0] == "https://html.invalid/index.html"  # the folder's name is the site
     (site / "late.html").write_bytes(b"<p>added after packing</p>")
-    assert resolve_source(f"warc:{site}") == first
-    assert os.stat(first).st_mtime_ns == written
-    with open(first, "rb") as stream:
-        urls = [r.rec_headers.get_header("WARC-Target-URI") for r in ArchiveIterator(stream)]
-    assert urls[0] == "https://html.invalid/index.html"  # the folder's name is the site
+    second = resolve_source(f"warc:{site}")
+    assert second != first and "https://html.invalid/late.html" in _urls(second)
+
+
+def test_two_manuals_of_one_package_never_share_a_url(tmp_path, monkeypatch):
+    """A Debian package already unpacked in the cache (as `debian:` leaves it): each manual's
+    pages are named by their path in the package."""
+    monkeypatch.setenv("CPT_HOME", str(tmp_path / "home"))
+    html = tmp_path / "home" / "corpora" / "somedoc" / "usr" / "share" / "doc" / "somedoc" / "html"
+    for book in ("book", "reference"):
+        (html / book).mkdir(parents=True)
+        (html / book / "index.html").write_bytes(f"<p>{book}</p>".encode())
+    urls = [
+        _urls(resolve_source(f"warc:debian:somedoc/usr/share/doc/somedoc/html/{book}"))
+        for book in ("book", "reference")
+    ]
+    assert urls == [
+        ["https://somedoc.invalid/usr/share/doc/somedoc/html/book/index.html"],
+        ["https://somedoc.invalid/usr/share/doc/somedoc/html/reference/index.html"],
+    ]
+
+
+def test_links_to_pages_outside_the_folder_are_never_read(site, tmp_path):
+    secret = tmp_path / "secret.html"
+    secret.write_bytes(b"<p>not part of the site</p>")
+    (site / "escape.html").symlink_to(secret)
+    (site / "library" / "inside.html").symlink_to(site / "index.html")  # inside: kept
+    count, outside = pack_html_folder(site, tmp_path / "s.warc.gz", "https://docs.example/")
+    assert count == 4 and outside == [site / "escape.html"]
+    assert "https://docs.example/escape.html" not in _urls(str(tmp_path / "s.warc.gz"))
+    items = list(read_pages(str(site), open_local, 1 << 20))
+    dead = [i for i in items if not isinstance(i, Page)]
+    assert [(d.reason, d.item) for d in dead] == [("link_outside_folder", "escape.html")]
+    assert secret.read_bytes() not in [p.html for p in items if isinstance(p, Page)]
 
 
 def test_a_warc_source_must_be_a_folder(tmp_path, monkeypatch):
@@ -89,5 +126,5 @@ def test_a_warc_source_must_be_a_folder(tmp_path, monkeypatch):
 def test_an_empty_folder_packs_to_an_empty_input_the_miner_reports(tmp_path):
     (tmp_path / "empty").mkdir()
     out = tmp_path / "e.warc.gz"
-    assert pack_html_folder(tmp_path / "empty", out, "https://e.example/") == 0
+    assert pack_html_folder(tmp_path / "empty", out, "https://e.example/") == (0, [])
     assert [d.reason for d in read_pages(str(out), open_local, 1 << 20)] == ["empty_input"]

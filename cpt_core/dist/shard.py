@@ -41,11 +41,12 @@ def is_sharded(module: nn.Module) -> bool:
 
 
 def full_state(module: nn.Module) -> dict[str, torch.Tensor]:
-    """Every weight whole, on the CPU. Gathering shards is collective: every rank calls it,
-    and rank 0 receives the weights (the others an empty dict)."""
+    """Every weight whole, copied to the CPU (training may go on changing the originals).
+    Gathering shards is collective: every rank calls it, and rank 0 receives the weights (the
+    others an empty dict)."""
     if is_sharded(module):
         return get_model_state_dict(module, options=FULL)
-    return {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+    return {k: _host_copy(v) for k, v in module.state_dict().items()}
 
 
 def load_full_state(module: nn.Module, state: dict[str, torch.Tensor]) -> None:
@@ -56,15 +57,24 @@ def load_full_state(module: nn.Module, state: dict[str, torch.Tensor]) -> None:
 
 
 def optimizer_state(module: nn.Module, optimizer: torch.optim.Optimizer) -> dict:
-    """The optimiser's state with every sharded tensor made whole (collective: every rank calls
-    it, in the same parameter order), in `optimizer.state_dict()`'s own layout."""
+    """The optimiser's state in `optimizer.state_dict()`'s own layout, every tensor a whole copy
+    on the CPU: sharded ones gathered (collective: every rank calls it, in the same parameter
+    order). `state_dict()` shares its per-parameter dicts with the live optimiser, so they are
+    rebuilt here, never written into."""
     body = optimizer.state_dict()
-    if is_sharded(module):
-        for state in body["state"].values():
-            for key, value in state.items():
-                if isinstance(value, DTensor):
-                    state[key] = value.full_tensor().cpu()
+    body["state"] = {
+        index: {key: _host_copy(value) for key, value in state.items()}
+        for index, state in body["state"].items()
+    }
     return body
+
+
+def _host_copy(value):
+    if isinstance(value, DTensor):
+        return value.full_tensor().cpu()
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True).contiguous()
+    return value
 
 
 def load_optimizer_state(module: nn.Module, optimizer: torch.optim.Optimizer, state: dict) -> None:

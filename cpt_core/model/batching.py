@@ -15,8 +15,12 @@ CPU_BATCH_TOKENS = 1024
 GPU_BATCH_TOKENS = 16384
 
 
-def default_batch_tokens() -> int:
-    return GPU_BATCH_TOKENS if torch.cuda.is_available() else CPU_BATCH_TOKENS
+def default_batch_tokens(device: str | torch.device | None = None) -> int:
+    """What measured fastest on `device` (by default, the one a model would be put on)."""
+    kind = torch.device(device).type if device is not None else None
+    if kind is None:
+        kind = "cuda" if torch.cuda.is_available() else "cpu"
+    return GPU_BATCH_TOKENS if kind == "cuda" else CPU_BATCH_TOKENS
 
 
 def token_batches(
@@ -25,6 +29,8 @@ def token_batches(
     """Indices of `lengths`, longest first, cut so that each batch's longest length times its
     count is at most `max_tokens` (a sequence longer than the budget goes alone), and its count
     at most `max_count`."""
+    if max_count is not None and max_count < 1:
+        raise ValueError(f"a batch must hold at least one text, not {max_count}")
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     batches: list[list[int]] = []
     batch: list[int] = []

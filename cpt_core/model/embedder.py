@@ -80,7 +80,7 @@ class Embedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         sequences = self.encoder.tokenizer.encode(list(texts), side)
-        budget = max_batch_tokens or default_batch_tokens()
+        budget = max_batch_tokens or default_batch_tokens(next(self.encoder.parameters()).device)
         batches = token_batches([len(s) for s in sequences], budget, batch_size)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for index in tqdm(batches, desc=f"embedding ({side} side)", disable=not progress):

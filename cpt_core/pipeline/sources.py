@@ -6,7 +6,8 @@
   (`apt-get download`, unpacked with `dpkg-deb -x` into $CPT_HOME/corpora/PACKAGE, once).
 - `shared:PATH`: a path or glob under ../shared/data (or $CPT_DATA).
 - `warc:SOURCE`: the HTML pages of a folder (any source above, or a path) packed into one WARC
-  file in $CPT_HOME/corpora/warc, once; the site is the Debian package, else the folder's name.
+  file in $CPT_HOME/corpora/warc, once per version of the folder; the site is the Debian
+  package, else the folder's name.
 - anything else: a local path or glob, passed through.
 """
 
@@ -17,12 +18,13 @@ import subprocess
 import sys
 import sysconfig
 from pathlib import Path
+from urllib.parse import quote
 
 from cpt_core.errors import CptError
 from cpt_core.paths import shared_data
 from cpt_core.pretrained.cache import cache_root
 from cpt_core.staging import atomic_dir
-from cpt_core.text.warc_pack import pack_html_folder
+from cpt_core.text.warc_pack import fingerprint, pack_html_folder
 
 
 def resolve_source(spec: str) -> str:
@@ -65,16 +67,27 @@ def debian_package(package: str) -> Path:
 
 
 def packed_warc(spec: str) -> Path:
-    """The HTML pages under a source's folder as one WARC file, packed on first use only (the
-    file's name says which source; its pages are https://SITE.invalid/PATH)."""
+    """The HTML pages under a source's folder as one WARC file, packed on first use (and again
+    when the folder changes). Pages are https://SITE.invalid/PATH: the site is the Debian
+    package, else the folder's name, and PATH is the page's path in the package (else in the
+    folder), so two manuals of one package never share a URL."""
     folder = Path(resolve_source(spec))
     if not folder.is_dir():
         raise CptError(f"warc:{spec}: {folder} is not a folder of HTML pages")
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", spec.removeprefix("debian:")).strip("_.")
-    out = cache_root() / "corpora" / "warc" / f"{name}.warc.gz"
+    if spec.startswith("debian:"):
+        package, _, subpath = spec.removeprefix("debian:").partition("/")
+        base_url = f"https://{package}.invalid/" + quote(f"{subpath.strip('/')}/".lstrip("/"))
+    else:
+        base_url = f"https://{folder.name}.invalid/"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", spec.removeprefix("debian:")).strip("_.")[:80]
+    out = cache_root() / "corpora" / "warc" / f"{name}-{fingerprint(folder, base_url)[:16]}.warc.gz"
     if not out.is_file():
         out.parent.mkdir(parents=True, exist_ok=True)
-        site = spec.removeprefix("debian:").partition("/")[0] if spec.startswith("debian:") else ""
-        print(f"[cpt] packing {folder} into {out.name} (once)", file=sys.stderr, flush=True)
-        pack_html_folder(folder, out, f"https://{site or folder.name}.invalid/")
+        print(f"[cpt] packing {folder} into {out.name}", file=sys.stderr, flush=True)
+        _, outside = pack_html_folder(folder, out, base_url)
+        if outside:
+            print(
+                f"[cpt] {len(outside)} links to pages outside {folder} left out, e.g. {outside[0]}",
+                file=sys.stderr,
+            )
     return out

@@ -162,14 +162,25 @@ def read_parquet(location: str, open_stream: Opener, max_bytes: int) -> Iterator
 
 
 def read_html_folder(folder: str, max_bytes: int) -> Iterator[Item]:
-    """Every .html/.htm file under a local folder, in path order; the folder's name is the host."""
+    """Every .html/.htm file under a local folder, in path order; the folder's name is the host.
+    A link to a page outside the folder is a dead letter, never read."""
     root = Path(folder)
-    return read_html_files(folder, [str(p) for p in html_files(root)], open_local, max_bytes, root)
+    pages, outside = html_files(root)
+    for link in outside:
+        detail = f"links to {os.path.realpath(link)}"
+        yield DeadLetter(folder, str(link.relative_to(root)), "link_outside_folder", detail)
+    yield from read_html_files(folder, [str(p) for p in pages], open_local, max_bytes, root)
 
 
-def html_files(root: Path) -> list[Path]:
-    """The .html/.htm files under `root`, in path order."""
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in HTML_SUFFIXES and p.is_file())
+def html_files(root: Path) -> tuple[list[Path], list[Path]]:
+    """The .html/.htm files under `root` in path order, and apart, the links among them that
+    lead outside `root` (an unpacked package's absolute links point into this machine)."""
+    inside, outside = [], []
+    top = root.resolve()
+    for path in sorted(root.rglob("*")):
+        if path.suffix.lower() in HTML_SUFFIXES and path.is_file():
+            (inside if path.resolve().is_relative_to(top) else outside).append(path)
+    return inside, outside
 
 
 def read_html_files(

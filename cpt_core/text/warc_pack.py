@@ -12,6 +12,7 @@ dataset identity downstream).
 from __future__ import annotations
 
 import gzip
+import hashlib
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -24,17 +25,26 @@ from cpt_core.text.inputs import html_files
 NAMESPACE = uuid.UUID("6f1c2a3e-5b7d-4c9e-8a1f-0d2b4e6a8c0e")  # record ids: uuid5(this, url)
 
 
-def pack_html_folder(folder: Path, out: Path, base_url: str) -> int:
+def pack_html_folder(folder: Path, out: Path, base_url: str) -> tuple[int, list[Path]]:
     """Write every .html/.htm page under `folder` (path order) to the WARC file `out` as a
-    response at `base_url` + its relative path; return how many. `out` appears whole or not
-    at all."""
-    count = 0
+    response at `base_url` + its relative path; `out` appears whole or not at all. Returns how
+    many pages, and the links to pages outside `folder`, which are left out."""
+    pages, outside = html_files(folder)
     with atomic_file(out) as staging, open(staging, "wb") as stream:
-        for path in html_files(folder):
+        for path in pages:
             url = base_url + quote(path.relative_to(folder).as_posix())
             stream.write(gzip.compress(b"".join(response_record(url, path)), mtime=0))
-            count += 1
-    return count
+    return len(pages), outside
+
+
+def fingerprint(folder: Path, base_url: str) -> str:
+    """What a pack of `folder` at `base_url` depends on: where, and each page's name, size and
+    modification time (so an edited folder is packed again, under another name)."""
+    digest = hashlib.sha256(f"{folder.resolve()}\n{base_url}\n".encode())
+    for path in html_files(folder)[0]:
+        info = path.stat()
+        digest.update(f"{path.relative_to(folder)}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
 
 
 def response_record(url: str, path: Path) -> Iterator[bytes]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import pickle
 import random
 import shutil
@@ -31,9 +32,17 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from cpt_core.data.batches import BatcherState
-from cpt_core.dist.shard import full_state, load_full_state, load_optimizer_state, optimizer_state
+from cpt_core.dist.shard import (
+    full_state,
+    is_sharded,
+    load_full_state,
+    load_optimizer_state,
+    optimizer_state,
+)
 from cpt_core.errors import CptError
 from cpt_core.staging import atomic_dir
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -62,13 +71,16 @@ class Checkpointer:
         optimizer: torch.optim.Optimizer,
         scheduler: torch.optim.lr_scheduler.LRScheduler,
     ) -> None:
+        self.wait()  # so that one copy at most is held (only the writer ever has one pending)
+        if not (self.writer or is_sharded(modules)):
+            return  # nothing to gather, nothing to write
+        # copies on the host, gathered from every rank when sharded
         weights, moments = full_state(modules), optimizer_state(modules, optimizer)
         if not self.writer:
             return
-        self.wait()  # so that one copy at most is held
-        body = {"optimizer": _on_host(moments), "scheduler": copy.deepcopy(scheduler.state_dict())}
+        body = {"optimizer": moments, "scheduler": copy.deepcopy(scheduler.state_dict())}
         rng = _rng_states()  # this step's, not the write's
-        self._pending = self._thread.submit(self._write, state, _on_host(weights), body, rng)
+        self._pending = self._thread.submit(self._write, state, weights, body, rng)
 
     def wait(self) -> None:
         """Until the last checkpoint is on disk; its write's error, if any, is raised here."""
@@ -79,9 +91,13 @@ class Checkpointer:
     def __enter__(self) -> Checkpointer:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind, error, trace) -> None:
         try:
             self.wait()
+        except Exception:
+            if error is None:
+                raise
+            log.exception("the last checkpoint could not be written either")
         finally:
             self._thread.shutdown()
 
@@ -96,18 +112,6 @@ class Checkpointer:
             (staging / "state.json").write_text(json.dumps(meta) + "\n")
         for old in checkpoints(self.root)[: -self.keep]:
             shutil.rmtree(old, ignore_errors=True)
-
-
-def _on_host(tree):
-    """A copy of every tensor in a nested dict/list (plain values as they are), in host memory:
-    what the write reads while training changes the originals."""
-    if isinstance(tree, torch.Tensor):
-        return tree.detach().to("cpu", copy=True)
-    if isinstance(tree, dict):
-        return {key: _on_host(value) for key, value in tree.items()}
-    if isinstance(tree, list | tuple):
-        return type(tree)(_on_host(value) for value in tree)
-    return tree
 
 
 def checkpoints(root: Path) -> list[Path]:
