@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cpt_core.data.dead_letter import DeadLetter
+from cpt_core.text.html_pages import HTML_SUFFIXES, html_files
 from cpt_core.text.page import Counted, Page
 from cpt_core.text.warc import CHUNK, Item, read_warc
 
@@ -30,7 +31,6 @@ INPUT_FAILURES = frozenset({
 })  # fmt: skip
 WARC_SUFFIXES = (".warc", ".warc.gz", ".wet", ".wet.gz")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
-HTML_SUFFIXES = (".html", ".htm")
 Opener = Callable[[str], BinaryIO]
 
 
@@ -170,17 +170,6 @@ def read_html_folder(folder: str, max_bytes: int) -> Iterator[Item]:
         detail = f"links to {os.path.realpath(link)}"
         yield DeadLetter(folder, str(link.relative_to(root)), "link_outside_folder", detail)
     yield from read_html_files(folder, [str(p) for p in pages], open_local, max_bytes, root)
-
-
-def html_files(root: Path) -> tuple[list[Path], list[Path]]:
-    """The .html/.htm files under `root` in path order, and apart, the links among them that
-    lead outside `root` (an unpacked package's absolute links point into this machine)."""
-    inside, outside = [], []
-    top = root.resolve()
-    for path in sorted(root.rglob("*")):
-        if path.suffix.lower() in HTML_SUFFIXES and path.is_file():
-            (inside if path.resolve().is_relative_to(top) else outside).append(path)
-    return inside, outside
 
 
 def read_html_files(

@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from cpt_core.staging import atomic_file
-from cpt_core.text.inputs import html_files
+from cpt_core.text.html_pages import html_files
 
 NAMESPACE = uuid.UUID("6f1c2a3e-5b7d-4c9e-8a1f-0d2b4e6a8c0e")  # record ids: uuid5(this, url)
 
