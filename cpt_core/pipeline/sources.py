@@ -33,12 +33,18 @@ def resolve_source(spec: str) -> str:
     if spec.startswith("warc:"):
         return str(packed_warc(spec.removeprefix("warc:")))
     if spec.startswith("debian:"):
-        package, _, subpath = spec.removeprefix("debian:").partition("/")
+        package, subpath = _debian(spec)
         return str(debian_package(package) / subpath)
     if spec.startswith("shared:"):
         first, _, rest = spec.removeprefix("shared:").partition("/")
         return str(shared_data(first) / rest) if rest else str(shared_data(first))
     return spec
+
+
+def _debian(spec: str) -> tuple[str, str]:
+    """`debian:PACKAGE/SUBPATH` -> (PACKAGE, SUBPATH)."""
+    package, _, subpath = spec.removeprefix("debian:").partition("/")
+    return package, subpath
 
 
 def debian_package(package: str) -> Path:
@@ -75,7 +81,7 @@ def packed_warc(spec: str) -> Path:
     if not folder.is_dir():
         raise CptError(f"warc:{spec}: {folder} is not a folder of HTML pages")
     if spec.startswith("debian:"):
-        package, _, subpath = spec.removeprefix("debian:").partition("/")
+        package, subpath = _debian(spec)
         base_url = f"https://{package}.invalid/" + quote(f"{subpath.strip('/')}/".lstrip("/"))
     else:
         base_url = f"https://{folder.name}.invalid/"
