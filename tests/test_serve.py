@@ -410,7 +410,7 @@ def test_a_pipeline_model_is_served_by_its_run_name(tmp_path):
 
 
 def test_minilm_serves_through_the_same_path():
-    reference = load_encoder("all-minilm-l6-v2")
+    reference = load_encoder("all-minilm-l6-v2", **F32)  # as `serve` loads it
     with serve("all-minilm-l6-v2", name="minilm") as live:
         client = openai.OpenAI(base_url=f"{live.url}/v1", api_key="x", max_retries=0)
         got = vectors(client.embeddings.create(model="minilm", input=[*TEXTS, "  Padded  "]))

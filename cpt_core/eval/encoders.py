@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import torch
 
 from cpt_core.eval.names import model_name
+from cpt_core.model.bf16 import inference_dtype
 from cpt_core.model.delimiters import Side, padded_width, special_tokens_around
+from cpt_core.model.packed_linear import pack_linears
 from cpt_core.pretrained.catalogue import CATALOGUE
 from cpt_core.pretrained.digest import weights_digest
 from cpt_core.pretrained.fetch import fetch
@@ -90,7 +93,9 @@ class DecoderEncoder:
 
 
 class SentenceTransformerEncoder:
-    """An off-the-shelf sentence encoder; it has no sides, so both embed the same way."""
+    """An off-the-shelf sentence encoder; it has no sides, so both embed the same way. It runs
+    in the precision cpt's own models infer in on this device (bf16 where native, packed on a
+    CPU), so a comparison's timings and figures are measured alike."""
 
     def __init__(
         self, model, location: str, name: str, batch_size: int, max_length: int | None = None
@@ -100,19 +105,22 @@ class SentenceTransformerEncoder:
         self.name = name
         self.batch_size = batch_size
         self.max_length = min(max_length or model.max_seq_length, model.max_seq_length)
-        self.identity = weights_digest(location, ["st", self.max_length])
+        dtype_name = str(next(model.parameters()).dtype)
+        self.identity = weights_digest(location, ["st", self.max_length, dtype_name])
         self.dim = int(model.get_embedding_dimension())
         self.tokenizer = model.tokenizer
         self.around = special_tokens_around(self.tokenizer)
         self.vocab_size = len(self.tokenizer)
 
     @classmethod
-    def load(cls, reference: str, max_length: int | None, batch_size: int):
+    def load(cls, reference: str, max_length: int | None, batch_size: int, dtype: str):
         from sentence_transformers import SentenceTransformer
 
         logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
         location = resolve(reference)
         model = SentenceTransformer(location, device=_device(), local_files_only=True)
+        model.to(inference_dtype(_device(), dtype))
+        pack_linears(model)
         if max_length:
             model.max_seq_length = min(max_length, model.max_seq_length)
         return cls(model, location, model_name(reference), batch_size)
@@ -124,13 +132,13 @@ class SentenceTransformerEncoder:
             vectors = self.model.encode(
                 list(texts),
                 batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
+                convert_to_tensor=True,
                 show_progress_bar=len(texts) > 256,
             )
         finally:
             self.model.max_seq_length = native
-        return vectors.astype(np.float32, copy=False)
+        # normalised in float32: in bf16 the norms are off by ~1e-3, more than the precision costs
+        return torch.nn.functional.normalize(vectors.float(), dim=-1).cpu().numpy()
 
     def tokenize(self, texts: list[str], side: Side) -> list[list[int]]:
         """As sentence-transformers prepares a text (stripped; lowercased if the model says
@@ -145,8 +153,6 @@ class SentenceTransformerEncoder:
         return before + content[: self.max_length - len(before) - len(after)] + after
 
     def embed_ids(self, sequences: list[list[int]], pad_to: int = 1) -> np.ndarray:
-        import torch
-
         width = padded_width(sequences, pad_to)
         pad = self.tokenizer.pad_token_id or 0
         ids = torch.full((len(sequences), width), pad, dtype=torch.long)
@@ -179,11 +185,9 @@ def load_encoder(
         fetch(reference)
     location = Path(resolve(reference))
     if (location / "modules.json").is_file():
-        return SentenceTransformerEncoder.load(reference, max_length, batch_size)
+        return SentenceTransformerEncoder.load(reference, max_length, batch_size, dtype)
     return DecoderEncoder.load(reference, max_length, batch_size, dtype)
 
 
 def _device() -> str:
-    import torch
-
     return "cuda" if torch.cuda.is_available() else "cpu"

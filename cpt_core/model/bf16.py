@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 
 def native_bf16(device: str) -> bool:
     if device.startswith("cuda"):
@@ -18,3 +20,10 @@ def native_bf16(device: str) -> bool:
     except OSError:
         return False
     return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def inference_dtype(device: str, name: str = "auto") -> torch.dtype:
+    """bfloat16 where it is fast (CUDA; x86 CPUs with native bf16), float32 elsewhere."""
+    if name != "auto":
+        return {"float32": torch.float32, "bfloat16": torch.bfloat16}[name]
+    return torch.bfloat16 if native_bf16(device) else torch.float32

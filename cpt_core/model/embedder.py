@@ -5,8 +5,9 @@ from cpt.json (defaults for a plain decoder, which is how the untrained baseline
 sorts texts by length and batches them by a token budget (cpt_core/model/batching.py), so each
 batch is padded little and sized to the device, and returns normalised float32 arrays
 in the input order. Inference runs in bfloat16 wherever the hardware has it (GPUs, and CPUs with
-AVX512-BF16 or AMX, where it is twice as fast as float32 and cosines agree to 1e-3); training
-never goes through here.
+AVX512-BF16 or AMX, where it is twice as fast as float32 and cosines agree to 1e-3), on a CPU with
+its linear weights laid out once for oneDNN (cpt_core/model/packed_linear.py); training never
+goes through here.
 """
 
 from __future__ import annotations
@@ -18,18 +19,12 @@ import torch
 from tqdm import tqdm
 
 from cpt_core.model.batching import default_batch_tokens, token_batches
-from cpt_core.model.bf16 import native_bf16
+from cpt_core.model.bf16 import inference_dtype
 from cpt_core.model.delimiters import DelimitedTokenizer, Delimiters, Side
 from cpt_core.model.encoder import Encoder
 from cpt_core.model.folder import CptMeta, read_meta
+from cpt_core.model.packed_linear import pack_linears
 from cpt_core.pretrained.load import load_backbone, resolve
-
-
-def inference_dtype(device: str, name: str = "auto") -> torch.dtype:
-    """bfloat16 where it is fast (CUDA; x86 CPUs with native bf16), float32 elsewhere."""
-    if name != "auto":
-        return {"float32": torch.float32, "bfloat16": torch.bfloat16}[name]
-    return torch.bfloat16 if native_bf16(device) else torch.float32
 
 
 class Embedder:
@@ -46,7 +41,9 @@ class Embedder:
         device: str | None = None,
         delimiters: Delimiters | None = None,
         dtype: str = "auto",
+        pack: bool = True,
     ) -> Embedder:
+        """`pack=False` keeps plain `nn.Linear` layers on a CPU (the benchmark's baseline)."""
         location = resolve(reference)
         meta = read_meta(Path(location)) if Path(location).is_dir() else None
         meta = meta or CptMeta(base_model=str(reference))
@@ -54,7 +51,10 @@ class Embedder:
         backbone, tokenizer = load_backbone(location, dtype=inference_dtype(device, dtype))
         length = max_length or meta.max_length
         wrapped = DelimitedTokenizer(tokenizer, delimiters or meta.delimiters, length)
-        return cls(Encoder(backbone.to(device), wrapped), meta)
+        backbone = backbone.to(device)
+        if pack:
+            pack_linears(backbone)
+        return cls(Encoder(backbone, wrapped), meta)
 
     @property
     def dim(self) -> int:
