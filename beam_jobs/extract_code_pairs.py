@@ -5,7 +5,8 @@
 
 A repository is a local folder, a git checkout (tracked files only) or a .tar.gz/.zip archive
 (local or on any filesystem Beam reads, such as gs://). Stages: read repositories (one element
-per file, reshuffled so one huge repository spreads over all workers), mine each file (pure
+per file, reshuffled so one huge repository spreads over all workers; a folder's files cross the
+shuffle as paths and are read after it), mine each file (pure
 `cpt_core.code.mine.mine_file`), drop exact then near duplicates across the whole run, join each
 kept pair with its repository's licence, write deterministic Parquet shards plus dead letters and
 a manifest. With no --runner, it runs locally on the Python runner with one worker per core.
@@ -35,7 +36,7 @@ from cpt_core.code.filters import FilterConfig
 from cpt_core.code.languages import language_for
 from cpt_core.code.licence import LICENCE_FILES, UNKNOWN, detect_licence
 from cpt_core.code.mine import mine_file, with_licence
-from cpt_core.code.sources import SourceFile, read_repository
+from cpt_core.code.sources import LocalFile, SourceFile, read_repository
 from cpt_core.data.dead_letter import DeadLetter
 from cpt_core.data.filtered import Filtered, Found
 from cpt_core.data.manifest import Manifest
@@ -61,14 +62,19 @@ class ReadRepositories(beam.PTransform):
             | "SpreadRepos" >> beam.Reshuffle()
             | "Read" >> beam.FlatMap(_read, skip_dirs=self.skip_dirs)
             | "SpreadFiles" >> beam.Reshuffle()
+            | "Load" >> beam.Map(_load)
             | "Route" >> Routed(_Route(), (FILES, LICENCES, DEAD))
         )
 
 
 def _read(location: str, skip_dirs: frozenset[str]):
     opener = None if is_local(location) else _open_remote
-    yield from read_repository(location, opener, skip_dirs)
+    yield from read_repository(location, opener, skip_dirs, defer_local=True)
     Metrics.counter("cpt", INPUTS_READ).inc()
+
+
+def _load(item: SourceFile | LocalFile | DeadLetter) -> SourceFile | DeadLetter:
+    return item.read() if isinstance(item, LocalFile) else item
 
 
 def _open_remote(path: str):

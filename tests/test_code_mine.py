@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cpt_core.code.licence import UNKNOWN
 from cpt_core.code.mine import mine_file, with_licence
-from cpt_core.code.sources import SourceFile, read_repository
+from cpt_core.code.sources import LocalFile, SourceFile, read_repository
 from cpt_core.data.dead_letter import DeadLetter
 from cpt_core.data.filtered import Filtered
 from cpt_core.dedup.minhash import Banding, exact_key, jaccard, signature
@@ -43,6 +43,26 @@ def test_folder_git_tar_and_zip_give_the_same_files(tmp_path):
         assert all(isinstance(i, SourceFile) for i in items), items
         assert sorted(i.path for i in items) == want  # git: tracked files only
         assert {i.repo for i in items} == {"demo"}
+
+
+def test_deferred_local_files_read_later_as_they_would_have_been_read(tmp_path):
+    """What the Beam job shuffles for a folder: references, whose `read` gives the same files
+    and dead letters (a file turned into a symlink after listing is still refused)."""
+    folder = make_repo(tmp_path / "demo")
+    os.symlink("/etc/passwd", folder / "pkg" / "linked.py")
+    eager = list(read_repository(str(folder)))
+    deferred = list(read_repository(str(folder), defer_local=True))
+    assert not any(isinstance(i, SourceFile) for i in deferred)
+    assert all(isinstance(i, LocalFile) for i in deferred if not isinstance(i, DeadLetter))
+    assert [i.read() if isinstance(i, LocalFile) else i for i in deferred] == eager
+    reference = next(i for i in deferred if isinstance(i, LocalFile) and i.path == "LICENSE")
+    (folder / "LICENSE").unlink()
+    os.symlink("/etc/passwd", folder / "LICENSE")
+    assert reference.read() == DeadLetter("demo", "LICENSE", "symlink")
+    archive = tmp_path / "demo.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(folder / "pkg" / "sample.py", arcname="demo-1.0/pkg/sample.py")
+    assert [type(i) for i in read_repository(str(archive), defer_local=True)] == [SourceFile]
 
 
 def test_bad_archives_are_reported_not_raised(tmp_path):

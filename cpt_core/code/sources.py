@@ -54,6 +54,20 @@ class SourceFile:
     data: bytes
 
 
+@dataclass(frozen=True)
+class LocalFile:
+    """A file of a local folder or git checkout, named but not read yet. A job that spreads one
+    repository's files over its workers shuffles these, so paths travel, not contents (the
+    local runner holds whatever crosses a shuffle in memory); `read` then runs on the worker."""
+
+    repo: str
+    root: str
+    path: str
+
+    def read(self) -> SourceFile | DeadLetter:
+        return _read(Path(self.root), self.repo, self.path)
+
+
 Found = Iterator["SourceFile | DeadLetter"]
 
 
@@ -77,21 +91,24 @@ def read_repository(
     location: str,
     open_binary: Callable[[str], BinaryIO] | None = None,
     skip_dirs: frozenset[str] = SKIP_DIRS,
-) -> Found:
+    defer_local: bool = False,
+) -> Iterator[SourceFile | LocalFile | DeadLetter]:
     """Every wanted file of the repository at `location`, or the reason it could not be read.
 
     `open_binary` opens archives that are not on the local disk (the Beam job passes Beam's
     FileSystems.open, so `gs://bucket/repo.tar.gz` works); folders and git checkouts are local.
     Files under a folder named in `skip_dirs` are not read at all, and neither is a repository
     whose own folder is named there (a glob like `lib/*/` also matches `site-packages/`): it is
-    reported as a `skipped_repository` dead letter.
+    reported as a `skipped_repository` dead letter. With `defer_local`, a folder's or
+    checkout's files come as LocalFile references to read later (archives are read here: a
+    member cannot be reached without reading the archive up to it).
     """
     repo = repo_name(location)
     if repo in skip_dirs:
         yield DeadLetter(repo, "", "skipped_repository", f"{location}: named in skip_dirs")
         return
     empty = True
-    for item in _items(location, repo, open_binary, skip_dirs):
+    for item in _items(location, repo, open_binary, skip_dirs, defer_local):
         empty = False
         yield item
     if empty:
@@ -103,7 +120,8 @@ def _items(
     repo: str,
     open_binary: Callable[[str], BinaryIO] | None,
     skip_dirs: frozenset[str],
-) -> Found:
+    defer_local: bool,
+) -> Iterator[SourceFile | LocalFile | DeadLetter]:
     opener = open_binary or _open_local
     try:
         if open_binary is not None and _unsafe(location):
@@ -119,7 +137,12 @@ def _items(
             yield DeadLetter(repo, "", "unsupported_repository", f"{location}: not an archive")
         elif Path(location).is_dir():
             root = Path(location)
-            yield from (_git if (root / ".git").exists() else _folder)(root, repo, skip_dirs)
+            listed = (_git if (root / ".git").exists() else _folder)(root, repo, skip_dirs)
+            for item in listed:
+                if isinstance(item, str):  # a wanted file's path
+                    file = LocalFile(repo, location, item)
+                    item = file if defer_local else file.read()
+                yield item
         elif not Path(location).exists():
             yield DeadLetter(repo, "", "missing_repository", location)
         else:
@@ -136,7 +159,10 @@ def _open_local(path: str) -> BinaryIO:
     return open(path, "rb")
 
 
-def _folder(root: Path, repo: str, skip_dirs: frozenset[str]) -> Found:
+Listed = Iterator["str | DeadLetter"]  # wanted files' paths, relative to the root
+
+
+def _folder(root: Path, repo: str, skip_dirs: frozenset[str]) -> Listed:
     # followlinks=False: a linked folder (out of the repository, or a loop) is never entered,
     # and is reported like a linked file
     for directory, dirs, files in os.walk(root, followlinks=False):
@@ -146,19 +172,17 @@ def _folder(root: Path, repo: str, skip_dirs: frozenset[str]) -> Found:
         for name in sorted(files):
             rel = Path(directory, name).relative_to(root).as_posix()
             if wanted(rel, skip_dirs):
-                yield _read(root, repo, rel)
+                yield rel
 
 
-def _git(root: Path, repo: str, skip_dirs: frozenset[str]) -> Found:
+def _git(root: Path, repo: str, skip_dirs: frozenset[str]) -> Listed:
     listed = subprocess.run(
         ["git", "-C", str(root), "ls-files", "-z"], capture_output=True, check=False
     )
     if listed.returncode != 0:
         yield DeadLetter(repo, "", "broken_git", listed.stderr.decode(errors="replace")[:200])
         return
-    for rel in sorted(p for p in listed.stdout.decode().split("\0") if p):
-        if wanted(rel, skip_dirs):
-            yield _read(root, repo, rel)
+    yield from sorted(p for p in listed.stdout.decode().split("\0") if p and wanted(p, skip_dirs))
 
 
 def _read(root: Path, repo: str, rel: str) -> SourceFile | DeadLetter:
