@@ -34,10 +34,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from beam_jobs.dask_cluster import local_cluster
 from beam_jobs.inputs import expand_inputs
 from cpt_core.code.config import CodeMiningConfig
 from cpt_core.code.languages import language_for
@@ -138,33 +138,6 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(REPO)}
 
 
-@contextmanager
-def dask_cluster(workers: int, folder: Path) -> Iterator[str]:
-    """`dask scheduler` and `workers` single-threaded `dask worker` processes on 127.0.0.1."""
-    from distributed import Client
-
-    scheduler_file = str(folder / f"scheduler-{workers}.json")
-    dask = [sys.executable, "-m", "dask"]
-    where = ["--scheduler-file", scheduler_file, "--no-dashboard"]
-    commands = [[*dask, "scheduler", "--host", "127.0.0.1", "--port", "0", *where]]
-    commands += [[*dask, "worker", "--nworkers", "1", "--nthreads", "1", *where]] * workers
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    processes = [subprocess.Popen(c, cwd=folder, env=_env(), **quiet) for c in commands]
-    client = None
-    try:
-        client = Client(scheduler_file=scheduler_file, timeout=60)
-        client.wait_for_workers(workers, timeout=60)
-        yield client.scheduler.address
-    finally:
-        if client is not None:
-            client.shutdown()
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
 def beam_rows(
     path: str, workers: int, kinds: list[str], beam_args: list[str], scratch: Path
 ) -> Iterator[Row]:
@@ -212,8 +185,9 @@ def main() -> None:
                 local = [f"--direct_num_workers={workers}"]
                 rows += _shown(beam_rows("local", workers, kinds, local, scratch))
             if "dask" in paths:
-                with dask_cluster(workers, scratch) as address:
-                    dask = ["--runner=dask", f"--dask_client_address={address}"]
+                (own := scratch / f"dask-{workers}").mkdir()
+                with local_cluster(workers, own, _env()) as client:
+                    dask = ["--runner=dask", f"--dask_client_address={client.scheduler.address}"]
                     rows += _shown(beam_rows("dask", workers, kinds, dask, scratch))
     print(table(rows))
 

@@ -26,6 +26,7 @@ from apache_beam.runners.dask.dask_runner import DaskOptions
 from distributed import Client
 
 from beam_jobs import extract_code_pairs, extract_text_pairs
+from beam_jobs.dask_cluster import local_cluster
 from beam_jobs.inputs import absolute
 from beam_jobs.options import DASK, pipeline_options, runner_named
 from cpt_core.code.config import CodeMiningConfig
@@ -58,39 +59,8 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
     relative path resolved there would miss), with this checkout importable: the scheduler
     unpickles the task graph, the workers run it."""
     folder = tmp_path_factory.mktemp("dask")
-    scheduler_file = folder / "scheduler.json"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    dask = [sys.executable, "-m", "dask"]
-    scheduler = [*dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"]
-    worker = [*dask, "worker", "--nworkers", "1", "--nthreads", "1", "--no-dashboard"]
-    commands = [scheduler, worker, worker]
-    processes, logs = [], []
-    for i, command in enumerate(commands):
-        logs.append((folder / f"process-{i}.log").open("w"))
-        where = ["--scheduler-file", str(scheduler_file)]
-        processes.append(
-            subprocess.Popen(
-                [*command, *where], cwd=folder, env=env, stdout=logs[-1], stderr=subprocess.STDOUT
-            )
-        )
-    client = None
-    try:
-        client = Client(scheduler_file=str(scheduler_file), timeout=60)
-        client.wait_for_workers(2, timeout=60)
+    with local_cluster(2, folder, {**os.environ, "PYTHONPATH": str(REPO)}) as client:
         yield Cluster(client.scheduler.address, client)
-    finally:
-        if client is not None:
-            client.shutdown()  # the scheduler stops its workers, then itself
-        for process in reversed(processes):
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        for log in logs:
-            log.close()
 
 
 @pytest.fixture(scope="module")
