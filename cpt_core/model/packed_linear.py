@@ -3,9 +3,10 @@
 A plain `nn.Linear` in bfloat16 on a CPU goes through oneDNN too, but reorders its weight into
 the blocked layout the AMX/AVX512-BF16 kernels read on every call. Reordering once at load
 time, as PyTorch's own CPU inference path does when it freezes a graph
-(`torch._inductor.config.freezing`), takes the matmuls of a 135M decoder from ~0.40 s to ~0.29 s
-per 1000 tokens on 2 cores (bench/encode.py; BENCHMARKS.md) with the same kernels and results to
-bf16's noise. float32 weights gain nothing (measured), so only bf16 ones are packed.
+(`torch._inductor.config.freezing`), takes the matmuls of a 135M decoder's forward over 960
+tokens from ~0.40 s to ~0.29 s on 2 cores, and whole encodes ~1.16x faster
+(bench/packed_linear.py; BENCHMARKS.md), with results to bf16's noise. float32 weights gain
+nothing (measured), so only bf16 ones are packed.
 
 Inference only: a packed layer has no gradient, and a model is packed where it is loaded to
 embed (the Embedder, the sentence-transformers baseline), never where it is trained or exported.
