@@ -118,8 +118,9 @@ class SentenceTransformerEncoder:
 
         logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
         location = resolve(reference)
-        model = SentenceTransformer(location, device=_device(), local_files_only=True)
-        model.to(inference_dtype(_device(), dtype))
+        device = _device()
+        model = SentenceTransformer(location, device=device, local_files_only=True)
+        model.to(inference_dtype(device, dtype))
         pack_linears(model)
         if max_length:
             model.max_seq_length = min(max_length, model.max_seq_length)
