@@ -8,14 +8,18 @@ tokens from ~0.40 s to ~0.29 s on 2 cores, and whole encodes ~1.16x faster
 (bench/packed_linear.py; BENCHMARKS.md), with results to bf16's noise. float32 weights gain
 nothing (measured), so only bf16 ones are packed.
 
-Inference only: a packed layer has no gradient, and a model is packed where it is loaded to
-embed (the Embedder, the sentence-transformers baseline), never where it is trained or exported.
+Only where oneDNN has a bf16 path (AVX512 BW/VL/DQ, AVX-NE-CONVERT or better: `onednn_bf16`);
+on an AVX2-only CPU a bf16 model stays plain and still runs. Inference only: a packed layer has
+no gradient, and a model is packed where it is loaded to embed (the Embedder, the
+sentence-transformers baseline), never where it is trained or exported.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from cpt_core.model.bf16 import onednn_bf16
 
 
 class PackedLinear(nn.Module):
@@ -37,19 +41,21 @@ class PackedLinear(nn.Module):
 
 
 def can_pack(module: nn.Module) -> bool:
-    """bf16 weights on a CPU, with a PyTorch built with oneDNN."""
+    """bf16 weights on a CPU whose oneDNN has a bf16 path (cpt_core/model/bf16.py), with a
+    PyTorch built with oneDNN. Elsewhere bf16 layers still run, plain."""
     first = next(module.parameters(), None)
     return (
         first is not None
         and first.device.type == "cpu"
         and first.dtype == torch.bfloat16
         and torch.backends.mkldnn.is_available()
+        and onednn_bf16("cpu")
     )
 
 
 def pack_linears(module: nn.Module) -> int:
     """Replace every bf16 `nn.Linear` under `module` (on a CPU) by a PackedLinear, in place;
-    how many were replaced. A module that cannot be packed is left as it is."""
+    how many were replaced. A module that cannot be packed (`can_pack`) is left as it is."""
     if not can_pack(module):
         return 0
     packed = 0
