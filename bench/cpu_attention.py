@@ -3,7 +3,9 @@ SmolLM2-135M per attention kernel and precision, on this machine.
 
 32 sequences of 64 (or `--length`) tokens, every other one padded by a third, as a training
 chunk is. For each (precision, kernel): one warm-up pass, then the best of `--repeat` timed
-forward and backward passes; ratios against fp32 SDPA, the PyTorch default.
+forward and backward passes; ratios against fp32 SDPA, the PyTorch default. bf16 rows run
+only where this CPU computes bf16 natively (`native_bf16`): elsewhere it is emulated, far slower,
+and never chosen by a run (`--bf16` times it anyway).
 
     python bench/cpu_attention.py
     python bench/cpu_attention.py --length 128
@@ -17,6 +19,7 @@ from contextlib import nullcontext
 
 import torch
 
+from cpt_core.model.bf16 import cpu_bf16_level, native_bf16
 from cpt_core.pretrained.fetch import fetch
 from cpt_core.pretrained.load import load_backbone
 
@@ -38,21 +41,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--length", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--bf16", action="store_true", help="bf16 rows even where emulated")
     args = parser.parse_args()
+    precisions = (False, True) if args.bf16 or native_bf16("cpu") else (False,)
     backbone, _ = load_backbone(fetch("smollm2-135m"))
     generator = torch.Generator().manual_seed(0)
     ids = torch.randint(100, 40_000, (32, args.length), generator=generator)
     mask = torch.ones_like(ids)
     mask[::2, args.length * 2 // 3 :] = 0
     rows = []
-    for bf16 in (False, True):
+    for bf16 in precisions:
         for kernel in ("sdpa", "eager"):
             passes(backbone, ids, mask, kernel, bf16)
             timed = [passes(backbone, ids, mask, kernel, bf16) for _ in range(args.repeat)]
             forward, backward = (min(t[i] for t in timed) for i in (0, 1))
             rows.append(("bf16" if bf16 else "fp32", kernel, forward, backward))
     base = rows[0][2] + rows[0][3]
-    print(f"SmolLM2-135M, 32 x {args.length} tokens, {torch.get_num_threads()} threads")
+    print(
+        f"SmolLM2-135M, 32 x {args.length} tokens, {torch.get_num_threads()} threads, "
+        f"{torch.cpu.get_capabilities()['cpu_name']}, bf16 {cpu_bf16_level()}"
+    )
     print("| precision | attention | forward s | backward s | step s | vs fp32 sdpa |")
     print("|---|---|---|---|---|---|")
     for precision, kernel, forward, backward in rows:

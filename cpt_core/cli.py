@@ -329,18 +329,22 @@ def serve(
         Path | None, typer.Option(help="API keys, one a line (also: CPT_API_KEYS=k1,k2).")
     ] = None,
     name: Annotated[str | None, typer.Option(help="Model name clients ask for.")] = None,
+    public_metrics: Annotated[
+        bool, typer.Option(help="Answer /metrics without a key (only /health does otherwise).")
+    ] = False,
     set_: SetOption = None,
 ) -> None:
     """OpenAI-compatible embeddings (+ search) over HTTP: /v1/embeddings, /v1/search,
     /v1/models, /health, /metrics. --set takes dtype, max_length, max_batch_tokens,
-    queue_capacity, max_request_tokens, max_body_bytes, poll_seconds."""
+    queue_capacity, max_request_tokens, max_body_bytes, max_concurrent_requests,
+    poll_seconds."""
     from cpt_core.serve.keys import load_keys
     from cpt_core.serve.server import build_app, run
     from cpt_core.serve.settings import ServeSettings
 
     overrides = dict(_parse_override(item) for item in set_ or [])
     try:
-        settings = ServeSettings(host=host, port=port, **overrides)
+        settings = ServeSettings(host=host, port=port, public_metrics=public_metrics, **overrides)
     except ValueError as exc:
         detail = " ".join(line.strip() for line in str(exc).splitlines()[1:3])
         raise CptError(f"bad serve setting: {detail}") from exc

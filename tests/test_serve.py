@@ -3,6 +3,7 @@ package and httpx, tiny real models (and the real all-MiniLM-L6-v2)."""
 
 import base64
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -245,7 +246,57 @@ def test_api_keys(tiny_model):
         keyed = openai.OpenAI(base_url=f"{live.url}/v1", api_key="k-one", max_retries=0)
         assert keyed.embeddings.create(model="tiny", input="a").data
         assert httpx.get(f"{live.url}/health").status_code == 200  # no key needed
+        for path in ("/metrics", "/docs", "/openapi.json"):
+            assert error_of(httpx.get(f"{live.url}{path}"), 401)["code"] == "invalid_api_key"
+            answer = httpx.get(f"{live.url}{path}", headers={"Authorization": "Bearer k-one"})
+            assert answer.status_code == 200
+        refused = httpx.get(f"{live.url}/metrics", headers={"Authorization": "Bearer k-one"})
+        assert 'cpt_refused_total{reason="invalid_api_key"} 6.0' in refused.text
+    with serve(tiny_model, keys=["k-one"], public_metrics=True) as live:
         assert httpx.get(f"{live.url}/metrics").status_code == 200
+        error_of(httpx.get(f"{live.url}/docs"), 401)
+
+
+def open_request(live, length: int, headers: str = "") -> socket.socket:
+    """A POST whose headers promise `length` body bytes of which only 2 are sent: the request
+    stays in flight until the body is finished or the server answers without it."""
+    connection = socket.create_connection(("127.0.0.1", live.port), timeout=10)
+    head = (
+        f"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {length}\r\n{headers}\r\n"
+    )
+    connection.sendall(head.encode() + b'{"')
+    return connection
+
+
+def status_of(connection: socket.socket) -> int:
+    return int(connection.recv(65536).split(b" ", 2)[1])
+
+
+def test_a_keyless_request_is_refused_before_its_body_is_read(tiny_model):
+    """The 401 comes from the headers alone: the server never waits for the 16 MiB."""
+    with serve(tiny_model, keys=["k-one"]) as live:
+        for given in ("", "Authorization: Bearer wrong\r\n"):
+            with open_request(live, 16 << 20, given) as connection:
+                assert status_of(connection) == 401  # within the socket's 10 s, body unsent
+
+
+def test_requests_beyond_the_concurrency_cap_get_503_at_once(tiny_model):
+    with serve(tiny_model, max_concurrent_requests=2) as live:
+        url = f"{live.url}/v1/embeddings"
+        held = [open_request(live, 64) for _ in range(2)]  # two in flight, bodies unfinished
+        time.sleep(0.3)  # both reach the server
+        over = httpx.post(url, json={"model": "tiny", "input": "a"})
+        assert error_of(over, 503)["code"] == "overloaded" and over.headers["retry-after"] == "1"
+        with pytest.raises(openai.InternalServerError):
+            openai.OpenAI(base_url=f"{live.url}/v1", api_key="x", max_retries=0).models.list()
+        assert httpx.get(f"{live.url}/health").status_code == 200  # probes are never capped
+        for connection in held:
+            connection.sendall(b"x" * 62)  # the rest: invalid JSON, answered 400
+            assert status_of(connection) == 400
+            connection.close()
+        assert httpx.post(url, json={"model": "tiny", "input": "a"}).status_code == 200
+        assert 'cpt_refused_total{reason="overloaded"} 2.0' in httpx.get(f"{live.url}/metrics").text
 
 
 def test_keyless_server_refuses_a_public_address(tiny_model):

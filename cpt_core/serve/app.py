@@ -8,6 +8,9 @@ embedding goes through the batcher, so no tensor is touched here.
     GET  /v1/models       OpenAI's list shape: the name and its two side aliases
     GET  /health          200 ready, 503 while a new model is being swapped in
     GET  /metrics         Prometheus
+
+Keys and the concurrency cap are checked first, in the ASGI layer (admission.py); only /health
+(and /metrics with `public_metrics`) answers without a key.
 """
 
 from __future__ import annotations
@@ -20,19 +23,19 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import orjson
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from cpt_core.eval.encoders import TextEncoder
 from cpt_core.model.delimiters import Side
+from cpt_core.serve.admission import Admission
 from cpt_core.serve.batcher import Batcher, QueueFull
 from cpt_core.serve.body_limit import BodyLimit
 from cpt_core.serve.errors import ApiError, error_body, status_message
 from cpt_core.serve.follow import RegistryFollower
 from cpt_core.serve.holder import ModelHolder, Served
-from cpt_core.serve.keys import authorised
 from cpt_core.serve.metrics import CONTENT_TYPE, Metrics
 from cpt_core.serve.requests import EmbeddingRequest, SearchRequest
 from cpt_core.serve.settings import ServeSettings
@@ -86,6 +89,15 @@ def create_app(
         metrics.latency.labels(path).observe(time.perf_counter() - started)
         return response
 
+    public = {"/health", "/metrics"} if settings.public_metrics else {"/health"}
+    app.add_middleware(  # outermost: nothing runs for a request it refuses
+        Admission,
+        keys=keys,
+        max_concurrent=settings.max_concurrent_requests,
+        public=frozenset(public),
+        refused=lambda reason: metrics.refused.labels(reason).inc(),
+    )
+
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError):
         return json_response(exc.body, exc.status, exc.headers)
@@ -110,15 +122,6 @@ def create_app(
     async def crashed(_: Request, exc: Exception):
         message = f"the server failed: {type(exc).__name__}: {exc}"[:500]
         return json_response(error_body(500, message, None, "internal_error"), 500)
-
-    async def authorise(authorization: str | None = Header(None)) -> None:
-        if not authorised(authorization, keys):
-            message = (
-                "Incorrect API key provided"
-                if authorization
-                else "You didn't provide an API key: send Authorization: Bearer KEY"
-            )
-            raise ApiError(401, message, None, "invalid_api_key")
 
     async def tokenize(encoder: TextEncoder, inputs: list, side: Side) -> list[list[int]]:
         loop = asyncio.get_running_loop()
@@ -148,7 +151,7 @@ def create_app(
             )
         return tokens
 
-    @app.post("/v1/embeddings", dependencies=[Depends(authorise)])
+    @app.post("/v1/embeddings")
     async def embeddings(body: EmbeddingRequest):
         served = holder.current  # this request's model, to the end, whatever swaps meanwhile
         side = requested_side(served, body.model, body.input_type)
@@ -173,7 +176,7 @@ def create_app(
             {"object": "list", "data": data, "model": served.label, "usage": usage}
         )
 
-    @app.post("/v1/search", dependencies=[Depends(authorise)])
+    @app.post("/v1/search")
     async def search(body: SearchRequest):
         served = holder.current
         if body.model is not None:
@@ -197,11 +200,11 @@ def create_app(
             {"object": "list", "data": data, "model": served.label, "usage": usage}
         )
 
-    @app.get("/v1/models", dependencies=[Depends(authorise)])
+    @app.get("/v1/models")
     async def models():
         return json_response({"object": "list", "data": model_cards(holder.current)})
 
-    @app.get("/v1/models/{model:path}", dependencies=[Depends(authorise)])
+    @app.get("/v1/models/{model:path}")
     async def model(model: str):
         card = next((c for c in model_cards(holder.current) if c["id"] == model), None)
         if card is None:

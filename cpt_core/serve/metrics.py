@@ -41,6 +41,12 @@ class Metrics:
             buckets=(16, 64, 256, 1024, 2048, 4096, 8192, 16384, 32768, 65536),
             registry=self.registry,
         )
+        self.refused = Counter(
+            "cpt_refused",
+            "Requests refused before their body was read, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
         self.queue_depth = Gauge(
             "cpt_queue_depth", "Texts queued or being embedded", registry=self.registry
         )

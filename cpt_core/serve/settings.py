@@ -18,6 +18,8 @@ class ServeSettings(BaseModel):
     queue_capacity: int = Field(8192, ge=1)  # texts queued or running before 429
     max_request_tokens: int = Field(300_000, ge=1)  # tokens one request may bring
     max_body_bytes: int = Field(16 << 20, ge=1024)  # request bodies beyond this are 413
+    max_concurrent_requests: int = Field(512, ge=1)  # in flight at once; beyond it a 503
+    public_metrics: bool = False  # /metrics without a key (only /health is public otherwise)
     poll_seconds: float = Field(2.0, gt=0)  # how often a followed registry is read
 
     def batch_tokens(self) -> int:
