@@ -125,6 +125,17 @@ def test_long_inputs_are_cut_keeping_the_delimiters(client, reference):
     np.testing.assert_allclose(vectors(answer), reference.encode([long]), atol=1e-5)
 
 
+def test_a_15_mib_input_is_cut_before_it_is_tokenized(server, reference):
+    """Embedded as its first characters are: the tokenizer sees what the token cap can use."""
+    huge = "contrastive pre-training " * ((15 << 20) // 25)
+    answer = httpx.post(
+        f"{server.url}/v1/embeddings", json={"model": "tiny", "input": huge}, timeout=60
+    )
+    assert answer.status_code == 200, answer.text
+    got = np.array(answer.json()["data"][0]["embedding"], dtype=np.float32)
+    np.testing.assert_allclose(got, reference.encode([huge[:10_000]])[0], atol=1e-5)
+
+
 def test_models_health_and_metrics(client, server):
     assert [m.id for m in client.models.list().data] == ["tiny", "tiny:query", "tiny:document"]
     assert client.models.retrieve("tiny:query").id == "tiny:query"
@@ -230,6 +241,14 @@ def test_a_full_queue_answers_429_with_retry_after(tiny_model):
         with pytest.raises(openai.RateLimitError):
             while_full(lambda: client.embeddings.create(model="tiny", input=["one more"] * 4))
         assert client.embeddings.create(model="tiny", input="now").data
+
+
+def test_more_inputs_than_the_queue_holds_is_a_400(tiny_model):
+    with serve(tiny_model, queue_capacity=4) as live:
+        url = f"{live.url}/v1/embeddings"
+        error = error_of(httpx.post(url, json={"model": "tiny", "input": ["a"] * 5}), 400)
+        assert error["code"] == "too_many_inputs" and error["param"] == "input"
+        assert httpx.post(url, json={"model": "tiny", "input": ["a"] * 4}).status_code == 200
 
 
 def test_api_keys(tiny_model):

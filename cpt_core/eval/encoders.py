@@ -21,6 +21,7 @@ import torch
 
 from cpt_core.eval.names import model_name
 from cpt_core.model.bf16 import inference_dtype
+from cpt_core.model.char_cut import cut_texts
 from cpt_core.model.delimiters import Side, padded_width, special_tokens_around
 from cpt_core.model.packed_linear import pack_linears
 from cpt_core.pretrained.catalogue import CATALOGUE
@@ -146,6 +147,7 @@ class SentenceTransformerEncoder:
         so), then cut to max_length with the tokenizer's own specials around it."""
         lower = getattr(self.model[0], "do_lower_case", False)
         texts = [t.strip().lower() if lower else t.strip() for t in texts]
+        texts = cut_texts(texts, self.tokenizer, self.max_length)
         content = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
         return [self.wrap(ids, side) for ids in content]
 

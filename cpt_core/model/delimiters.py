@@ -16,6 +16,7 @@ from transformers import PreTrainedTokenizerBase
 
 from cpt_core.config import Strict
 from cpt_core.errors import CptError
+from cpt_core.model.char_cut import cut_texts
 
 Side = Literal["query", "document"]
 
@@ -72,8 +73,10 @@ class DelimitedTokenizer:
         return self.tokenizer.encode(text, add_special_tokens=False) if text else []
 
     def encode(self, texts: list[str], side: Side) -> list[list[int]]:
-        """Token ids per text: [specials] + open + content (truncated) + close."""
-        content = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        """Token ids per text: [specials] + open + content (truncated) + close. Texts are cut
+        by characters first (char_cut.py), so a huge one costs what its first tokens do."""
+        cut = cut_texts(texts, self.tokenizer, self.max_length)
+        content = self.tokenizer(cut, add_special_tokens=False)["input_ids"]
         return [self.wrap_ids(ids, side) for ids in content]
 
     def wrap_ids(self, content: list[int], side: Side) -> list[int]:

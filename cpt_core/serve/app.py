@@ -1,7 +1,9 @@
 """The HTTP layer: routes, authentication, errors in OpenAI's shape, metrics.
 
-It parses, checks and answers; tokenizing runs on one worker thread (off the event loop) and
-embedding goes through the batcher, so no tensor is touched here.
+It parses, checks and answers; a request takes its place in the queue (the batcher's permit)
+before it is tokenized, tokenizing runs on one worker thread (off the event loop), texts cut
+to their token cap by characters first, and embedding goes through the batcher, so no tensor
+is touched here.
 
     POST /v1/embeddings   OpenAI's embeddings API (+ `input_type`, `NAME:query` aliases)
     POST /v1/search       {"query", "k", "filter": {"ids": [...]}} -> hits from the index
@@ -31,7 +33,7 @@ from starlette.exceptions import HTTPException
 from cpt_core.eval.encoders import TextEncoder
 from cpt_core.model.delimiters import Side
 from cpt_core.serve.admission import Admission
-from cpt_core.serve.batcher import Batcher, QueueFull
+from cpt_core.serve.batcher import Batcher, BeyondCapacity, QueueFull
 from cpt_core.serve.body_limit import BodyLimit
 from cpt_core.serve.errors import ApiError, error_body, status_message
 from cpt_core.serve.follow import RegistryFollower
@@ -39,6 +41,8 @@ from cpt_core.serve.holder import ModelHolder, Served
 from cpt_core.serve.metrics import CONTENT_TYPE, Metrics
 from cpt_core.serve.requests import EmbeddingRequest, SearchRequest
 from cpt_core.serve.settings import ServeSettings
+
+TOKENIZE_SLICE = 64  # texts per turn on the tokenizer thread
 
 
 def json_response(payload: dict, status: int = 200, headers: dict | None = None) -> Response:
@@ -108,6 +112,10 @@ def create_app(
             error_body(429, str(exc), None, "queue_full"), 429, {"Retry-After": "1"}
         )
 
+    @app.exception_handler(BeyondCapacity)
+    async def beyond_capacity(_: Request, exc: BeyondCapacity):
+        return json_response(error_body(400, str(exc), "input", "too_many_inputs"), 400)
+
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError):
         return json_response(validation_body(exc), 400)
@@ -124,9 +132,16 @@ def create_app(
         return json_response(error_body(500, message, None, "internal_error"), 500)
 
     async def tokenize(encoder: TextEncoder, inputs: list, side: Side) -> list[list[int]]:
+        """Texts go to the tokenizer thread a slice at a time, so requests that arrive together
+        take turns there, and tokenizing stops once a request passes its token limit."""
         loop = asyncio.get_running_loop()
         if isinstance(inputs[0], str):
-            return await loop.run_in_executor(tokenizing, encoder.tokenize, inputs, side)
+            sequences: list[list[int]] = []
+            for start in range(0, len(inputs), TOKENIZE_SLICE):
+                texts = inputs[start : start + TOKENIZE_SLICE]
+                sequences += await loop.run_in_executor(tokenizing, encoder.tokenize, texts, side)
+                counted(sequences)
+            return sequences
         for i, ids in enumerate(inputs):
             bad = next((t for t in ids if not 0 <= t < encoder.vocab_size), None)
             if bad is not None:
@@ -164,9 +179,10 @@ def create_app(
                 "dimensions",
                 "unsupported_dimensions",
             )
-        sequences = await tokenize(served.encoder, body.input, side)
-        tokens = counted(sequences)
-        vectors = await batcher.embed(served.encoder, sequences)
+        with batcher.permit(len(body.input)):
+            sequences = await tokenize(served.encoder, body.input, side)
+            tokens = counted(sequences)
+            vectors = await batcher.embed(served.encoder, sequences)
         data = [
             {"object": "embedding", "index": i, "embedding": encoded(v, body.encoding_format)}
             for i, v in enumerate(vectors)
@@ -189,9 +205,10 @@ def create_app(
                 None,
                 "index_not_found",
             )
-        sequences = await tokenize(index.encoder, [body.query], "query")
-        tokens = counted(sequences)
-        vectors = await batcher.embed(index.encoder, sequences)
+        with batcher.permit(1):
+            sequences = await tokenize(index.encoder, [body.query], "query")
+            tokens = counted(sequences)
+            vectors = await batcher.embed(index.encoder, sequences)
         within = index.rows_of(body.filter.ids) if body.filter else None
         (hits,) = await asyncio.to_thread(index.search_vectors, vectors, body.k, within)
         data = [{"id": h.id, "score": h.score, "text": h.text} for h in hits]

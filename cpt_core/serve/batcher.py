@@ -8,16 +8,19 @@ under the token budget. The forward pass runs in a worker thread, off the event 
 widths rounded up to a multiple of 16 tokens: the CPU kernels keep a plan per shape, and a
 server that sees every width keeps making new ones (and growing).
 
-Capacity counts texts that are queued or being embedded. A request that would pass it is
-refused at once (the caller answers 429 with Retry-After), so memory is bounded by the
-capacity, not by how many clients arrive.
+Capacity counts texts that are being tokenized, queued or embedded. A request takes its permit
+(`permit`) before it is tokenized, as text-embeddings-inference does: one that would pass the
+capacity is refused at once (the caller answers 429 with Retry-After), and one that could never
+fit is a client error (400), so memory is bounded by the capacity, not by how many clients
+arrive, and no tokenizing is spent on a request that will be refused.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -37,6 +40,16 @@ class QueueFull(Exception):
         super().__init__(
             f"the server is at capacity ({pending} of {capacity} texts queued or running, "
             f"this request brings {asked}); retry shortly"
+        )
+
+
+class BeyondCapacity(Exception):
+    """More texts than the whole queue holds: no retry can help."""
+
+    def __init__(self, capacity: int, asked: int):
+        super().__init__(
+            f"this request holds {asked} inputs and the server's queue holds {capacity}; "
+            "send at most that many per request"
         )
 
 
@@ -62,13 +75,25 @@ class Batcher:
         self._ready = asyncio.Event()
         self._forward = ThreadPoolExecutor(1, thread_name_prefix="cpt-forward")
 
+    @contextlib.contextmanager
+    def permit(self, texts: int) -> Iterator[None]:
+        """Room for `texts` from before they are tokenized until their vectors are back (or the
+        request is abandoned); refused at once when there is none."""
+        if texts > self.capacity:
+            raise BeyondCapacity(self.capacity, texts)
+        if self.pending + texts > self.capacity:
+            raise QueueFull(self.pending, self.capacity, texts)
+        self.pending += texts
+        try:
+            yield
+        finally:
+            self.pending -= texts
+
     async def embed(self, encoder: TextEncoder, sequences: list[list[int]]) -> np.ndarray:
-        """Vectors for `sequences` (already wrapped for their side), in order."""
-        if self.pending + len(sequences) > self.capacity:
-            raise QueueFull(self.pending, self.capacity, len(sequences))
+        """Vectors for `sequences` (already wrapped for their side), in order; the caller
+        holds a `permit` for them."""
         loop = asyncio.get_running_loop()
         items = [Item(encoder, ids, loop.create_future()) for ids in sequences]
-        self.pending += len(items)
         self._queue.extend(items)
         self._ready.set()
         return np.stack(await asyncio.gather(*(item.future for item in items)))
@@ -125,8 +150,6 @@ class Batcher:
             for item in live:
                 if not item.future.done():
                     item.future.set_exception(exc)
-        finally:
-            self.pending -= len(batch)
 
     def close(self) -> None:
         self._forward.shutdown(wait=False, cancel_futures=True)
