@@ -193,15 +193,23 @@ def index_build(
     kind: Annotated[str, typer.Option(help="auto, flat, hnsw or ivfpq.")] = "auto",
     max_length: Annotated[int | None, typer.Option(help="Token cap per document.")] = None,
     batch_size: int = 32,
+    dtype: Annotated[
+        str, typer.Option(help="auto (bfloat16 where fast), float32 or bfloat16.")
+    ] = "auto",
 ) -> None:
-    """Embed a corpus (streaming, length-sorted batches) and write a FAISS index folder."""
+    """Embed a corpus (streaming, length-sorted batches) and write a FAISS index folder. Any
+    precision's index is searched by the same model in any other (bf16 on a GPU, float32 on a
+    CPU): meta.json records the one it was built in."""
     from cpt_core.index.build import build_index
 
     if kind not in ("auto", "flat", "hnsw", "ivfpq"):
         raise CptError(f"--kind must be auto, flat, hnsw or ivfpq, not '{kind}'")
-    meta = build_index(corpus, model, out, kind, max_length, batch_size)  # type: ignore[arg-type]
+    if dtype not in ("auto", "float32", "bfloat16"):
+        raise CptError(f"--dtype must be auto, float32 or bfloat16, not '{dtype}'")
+    meta = build_index(corpus, model, out, kind, max_length, batch_size, dtype)  # type: ignore[arg-type]
     typer.echo(
-        f"{meta.count} vectors ({meta.kind}, dim {meta.dimension}, recall@10 vs exact "
+        f"{meta.count} vectors ({meta.kind}, dim {meta.dimension}, {meta.model_dtype}, "
+        f"recall@10 vs exact "
         f"{meta.recall_at_10:.3f}) -> {out}"
     )
 

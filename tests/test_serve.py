@@ -143,8 +143,9 @@ def test_models_health_and_metrics(client, server):
     assert health.status_code == 200 and health.json()["status"] == "ready"
     client.embeddings.create(model="tiny", input=TEXTS)
     text = httpx.get(f"{server.url}/metrics").text
-    identity = server.app.state.holder.current.encoder.identity
-    assert f'cpt_model_info{{identity="{identity}",name="tiny"}} 1.0' in text
+    encoder = server.app.state.holder.current.encoder
+    info = f'cpt_model_info{{dtype="float32",identity="{encoder.space}",name="tiny"}} 1.0'
+    assert info in text
     assert 'cpt_requests_total{route="/v1/embeddings",status="200"}' in text
     assert "cpt_batch_texts_bucket" in text and "cpt_batch_tokens_sum" in text
     assert "cpt_queue_depth 0.0" in text and "cpt_request_seconds_bucket" in text

@@ -25,7 +25,7 @@ from cpt_core.model.char_cut import cut_texts
 from cpt_core.model.delimiters import Side, padded_width, special_tokens_around
 from cpt_core.model.packed_linear import pack_linears
 from cpt_core.pretrained.catalogue import CATALOGUE
-from cpt_core.pretrained.digest import weights_digest
+from cpt_core.pretrained.digest import weights_digest, with_precision
 from cpt_core.pretrained.fetch import fetch
 from cpt_core.pretrained.load import resolve
 
@@ -35,7 +35,9 @@ class TextEncoder(Protocol):
     batch across requests and run the forward pass as separate steps."""
 
     name: str
-    identity: str
+    space: str  # the vector space: weights, tokenizer, delimiters, length cap
+    dtype: str  # the precision vectors are computed in
+    identity: str  # space + dtype: what cached vectors are keyed on
     dim: int
     max_length: int
     vocab_size: int
@@ -60,9 +62,9 @@ class DecoderEncoder:
         self.name = name
         self.batch_size = batch_size
         tokenizer = embedder.encoder.tokenizer
-        dtype_name = str(next(embedder.encoder.parameters()).dtype)
-        setting = [tokenizer.wrap, tokenizer.max_length, dtype_name]
-        self.identity = weights_digest(location, setting)
+        self.space = weights_digest(location, [tokenizer.wrap, tokenizer.max_length])
+        self.dtype = str(next(embedder.encoder.parameters()).dtype).removeprefix("torch.")
+        self.identity = with_precision(self.space, self.dtype)
         self.dim = embedder.dim
         self.max_length = tokenizer.max_length
         self.vocab_size = len(tokenizer.tokenizer)
@@ -106,8 +108,9 @@ class SentenceTransformerEncoder:
         self.name = name
         self.batch_size = batch_size
         self.max_length = min(max_length or model.max_seq_length, model.max_seq_length)
-        dtype_name = str(next(model.parameters()).dtype)
-        self.identity = weights_digest(location, ["st", self.max_length, dtype_name])
+        self.space = weights_digest(location, ["st", self.max_length])
+        self.dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
+        self.identity = with_precision(self.space, self.dtype)
         self.dim = int(model.get_embedding_dimension())
         self.tokenizer = model.tokenizer
         self.around = special_tokens_around(self.tokenizer)

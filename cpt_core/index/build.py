@@ -35,9 +35,10 @@ def build_index(
     kind: Kind = "auto",
     max_length: int | None = None,
     batch_size: int = 32,
+    dtype: str = "auto",
 ) -> IndexMeta:
     files = corpus_files(corpus)
-    encoder = load_encoder(model, max_length, batch_size)
+    encoder = load_encoder(model, max_length, batch_size, dtype)
     out = Path(out)
     with atomic_dir(out) as staging:
         return _build(files, encoder, staging, corpus, model, kind, max_length)
@@ -76,7 +77,8 @@ def _build(
     index = make_index(vectors, chosen)
     meta = IndexMeta(
         model=model,
-        model_identity=encoder.identity,
+        model_identity=encoder.space,
+        model_dtype=encoder.dtype,
         dimension=dim,
         metric="inner_product",
         kind=chosen,

@@ -7,7 +7,11 @@ from pydantic import BaseModel
 
 class IndexMeta(BaseModel):
     model: str
-    model_identity: str  # weights + encoding setting digest (cpt_core.pretrained.digest)
+    # the model's vector space (weights + encoding setting, cpt_core.pretrained.digest), which
+    # a searching model must share; the precision the vectors were computed in is recorded
+    # beside it, and may differ (bf16 on a GPU, float32 on a CPU)
+    model_identity: str
+    model_dtype: str = ""
     dimension: int
     metric: str
     kind: str

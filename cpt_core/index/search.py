@@ -47,11 +47,11 @@ class SearchIndex:
         if self.index.ntotal != len(self.ids) or self.index.d != self.meta.dimension:
             raise CptError(f"{folder}: index.faiss and ids.parquet/meta.json disagree; rebuild it")
         self.encoder = encoder or load_encoder(self.meta.model, self.meta.max_length)
-        if self.encoder.identity != self.meta.model_identity:
+        if self.encoder.space != self.meta.model_identity:
             raise CptError(
                 f"{folder} was built with {self.meta.model} (identity "
                 f"{self.meta.model_identity[:12]}), not {self.encoder.name} "
-                f"({self.encoder.identity[:12]}): rebuild the index or search with its model"
+                f"({self.encoder.space[:12]}): rebuild the index or search with its model"
             )
 
     def search(self, queries: list[str], k: int = 10) -> list[list[Hit]]:

@@ -7,6 +7,14 @@ import json
 from pathlib import Path
 
 
+def with_precision(space: str, dtype: str) -> str:
+    """An encoder's identity: its vector space (`weights_digest` with its encoding setting) and
+    the precision it computes in. Vectors cached for reuse are keyed on this, so float32 vectors
+    never stand in for a bfloat16 run; an index is checked against the space alone, so one built
+    in bfloat16 on a GPU is served by a float32 CPU (they differ by bf16's rounding only)."""
+    return hashlib.sha256(f"{space}:{dtype}".encode()).hexdigest()
+
+
 def weights_digest(location: str, setting: list) -> str:
     """SHA256 of the weights and config bytes plus the encoding setting (hub ids: by name)."""
     digest = hashlib.sha256(json.dumps(setting, sort_keys=True).encode())

@@ -65,7 +65,9 @@ def create_app(
     metrics.track_queue(lambda: batcher.pending)
     tokenizing = ThreadPoolExecutor(1, thread_name_prefix="cpt-tokenize")
 
-    metrics.track_model(lambda: (holder.current.name, holder.current.encoder.identity))
+    metrics.track_model(
+        lambda: (holder.current.name, holder.current.encoder.space, holder.current.encoder.dtype)
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI):

@@ -27,8 +27,9 @@ class Served:
 
     @property
     def label(self) -> str:
-        """What each response's `model` says: the name and which weights produced it."""
-        return f"{self.name}@{self.encoder.identity[:12]}"
+        """What each response's `model` says: the name and which weights produced it (the
+        vector space, whatever precision this replica computes in)."""
+        return f"{self.name}@{self.encoder.space[:12]}"
 
     @property
     def names(self) -> list[str]:

@@ -58,8 +58,8 @@ class Metrics:
         self.batch_texts.observe(texts)
         self.batch_tokens.observe(tokens)
 
-    def track_model(self, current: Callable[[], tuple[str, str]]) -> None:
-        """cpt_model_info{name, identity} 1, read from the holder at each scrape."""
+    def track_model(self, current: Callable[[], tuple[str, str, str]]) -> None:
+        """cpt_model_info{name, identity, dtype} 1, read from the holder at each scrape."""
         self.registry.register(_ModelInfo(current))
 
     def render(self) -> bytes:
@@ -67,12 +67,14 @@ class Metrics:
 
 
 class _ModelInfo(Collector):
-    def __init__(self, current: Callable[[], tuple[str, str]]):
+    def __init__(self, current: Callable[[], tuple[str, str, str]]):
         self.current = current
 
     def collect(self):
         family = GaugeMetricFamily(
-            "cpt_model_info", "The model being served (1)", labels=["name", "identity"]
+            "cpt_model_info",
+            "The model being served (1): its vector space and the precision it computes in",
+            labels=["name", "identity", "dtype"],
         )
         family.add_metric(list(self.current()), 1)
         yield family

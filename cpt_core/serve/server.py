@@ -44,12 +44,14 @@ def build_app(
         follower = RegistryFollower(registry, load, settings.poll_seconds)
     served = load(model, index)
     served.encoder.embed_ids(served.encoder.tokenize(["warm up"], "document"))
+    index = served.index.meta if served.index else None
     log.info(
-        "serving %s (%s, dim %d%s) on http://%s:%d%s",
+        "serving %s (%s, dim %d, %s%s) on http://%s:%d%s",
         served.name,
         served.label,
         served.encoder.dim,
-        f", index of {served.index.meta.count} documents" if served.index else "",
+        served.encoder.dtype,
+        f", index of {index.count} documents embedded in {index.model_dtype}" if index else "",
         settings.host,
         settings.port,
         f", following {registry}" if registry else "",
