@@ -3,6 +3,7 @@ package and httpx, tiny real models (and the real all-MiniLM-L6-v2)."""
 
 import base64
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -408,7 +409,7 @@ def test_hot_swap_under_load(tiny_model, tmp_path):
 
         health: list[httpx.Response] = []
 
-        # The real loader, held once loaded until /health has answered 503: a tiny model
+        # The real loader, held once loaded until /health has said "swapping": a tiny model
         # loads in a blink, and the swapping window must be seen, not raced.
         follower, seen_swapping = live.app.state.follower, threading.Event()
         load = follower.load
@@ -423,7 +424,7 @@ def test_hot_swap_under_load(tiny_model, tmp_path):
         def probe():
             while not stop.is_set():
                 health.append(httpx.get(f"{live.url}/health"))
-                if health[-1].status_code == 503:
+                if health[-1].json()["status"] == "swapping":
                     seen_swapping.set()
 
         clients = [threading.Thread(target=loop) for _ in range(3)]
@@ -442,9 +443,11 @@ def test_hot_swap_under_load(tiny_model, tmp_path):
         history = live.app.state.holder.history
     assert failures == []
     old, new = history
-    swapping = [h for h in health if h.status_code == 503]
-    assert swapping and {h.status_code for h in health} == {200, 503}
-    assert error_of(swapping[0], 503)["code"] == "swapping"
+    # live and ready throughout: the old model answers until the swap, so no load balancer
+    # should drain this replica (or every replica, all following one registry) meanwhile
+    assert {h.status_code for h in health} == {200}
+    swapping = [h.json() for h in health if h.json()["status"] == "swapping"]
+    assert swapping and swapping[0]["model"] == old
     assert health[-1].json() == {"status": "ready", "model": new}
     assert old != new and labels[0] == (old, 32) and labels[-1] == (new, 48)
     seen = [label for label, _ in labels]
@@ -465,6 +468,39 @@ def test_a_broken_retrain_keeps_the_served_model(tiny_model, tmp_path):
         assert answer.status_code == 200
         assert answer.json()["model"] == live.app.state.holder.history[0]
         assert len(live.app.state.holder.history) == 1
+
+
+def test_the_follower_outlives_any_error(tiny_model, tmp_path, monkeypatch):
+    """An OSError reading the registry (a disk, a mount) is shown and counted, and following
+    goes on: the next retrain is still swapped in."""
+    import cpt_core.serve.follow
+
+    run = tmp_path / "run"
+    Registry(current=ModelRecord(model=str(tiny_model), dataset="one")).write(run)
+    readable = cpt_core.serve.follow.current_source
+
+    def unreadable(run_dir):
+        raise OSError(5, "Input/output error", str(run_dir))
+
+    with serve(None, registry=run, poll_seconds=0.1, name="demo") as live:
+        monkeypatch.setattr(cpt_core.serve.follow, "current_source", unreadable)
+        time.sleep(0.5)
+        health = httpx.get(f"{live.url}/health")
+        assert health.status_code == 200
+        assert health.json()["follow_error"].startswith("OSError: [Errno 5] Input/output error")
+        errors = re.search(
+            r"^cpt_follow_errors (\S+)$", httpx.get(f"{live.url}/metrics").text, re.M
+        )
+        assert float(errors.group(1)) >= 1
+        monkeypatch.setattr(cpt_core.serve.follow, "current_source", readable)
+        newer = make_tiny_model(tmp_path / "newer", hidden=48)
+        Registry(current=ModelRecord(model=str(newer), dataset="two")).write(run)
+        deadline = time.monotonic() + 30
+        while len(live.app.state.holder.history) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        answer = httpx.post(f"{live.url}/v1/embeddings", json={"model": "demo", "input": "a"})
+        assert len(answer.json()["data"][0]["embedding"]) == 48
+        assert "follow_error" not in httpx.get(f"{live.url}/health").json()
 
 
 def test_a_pipeline_model_is_served_by_its_run_name(tmp_path):

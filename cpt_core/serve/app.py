@@ -8,7 +8,7 @@ is touched here.
     POST /v1/embeddings   OpenAI's embeddings API (+ `input_type`, `NAME:query` aliases)
     POST /v1/search       {"query", "k", "filter": {"ids": [...]}} -> hits from the index
     GET  /v1/models       OpenAI's list shape: the name and its two side aliases
-    GET  /health          200 ready, 503 while a new model is being swapped in
+    GET  /health          200 while a model is served; "status": ready | swapping
     GET  /metrics         Prometheus
 
 Keys and the concurrency cap are checked first, in the ASGI layer (admission.py); only /health
@@ -65,6 +65,8 @@ def create_app(
     metrics.track_queue(lambda: batcher.pending)
     tokenizing = ThreadPoolExecutor(1, thread_name_prefix="cpt-tokenize")
 
+    if follower is not None:
+        metrics.track_follower(lambda: follower.errors)
     metrics.track_model(
         lambda: (holder.current.name, holder.current.encoder.space, holder.current.encoder.dtype)
     )
@@ -232,11 +234,13 @@ def create_app(
 
     @app.get("/health")
     async def health():
+        """200 while a model is served, swapping or not (the old one answers until the swap):
+        every replica follows one registry, so a 503 here would drain them all at once. The
+        body says whether a new model is loading, and the follower's last error."""
         body = {"status": holder.state, "model": holder.current.label}
-        if holder.state == "ready":
-            return json_response(body)
-        message = f"a new model is being loaded beside {holder.current.label}"
-        return json_response(body | error_body(503, message, None, holder.state), 503)
+        if follower is not None and follower.last_error is not None:
+            body["follow_error"] = follower.last_error
+        return json_response(body)
 
     @app.get("/metrics")
     async def prometheus():

@@ -54,6 +54,15 @@ class Metrics:
     def track_queue(self, depth: Callable[[], int]) -> None:
         self.queue_depth.set_function(depth)
 
+    def track_follower(self, errors: Callable[[], int]) -> None:
+        """cpt_follow_errors: how often following the registry has failed so far."""
+        gauge = Gauge(
+            "cpt_follow_errors",
+            "Failed reads of the followed registry or loads of its current model",
+            registry=self.registry,
+        )
+        gauge.set_function(errors)
+
     def batch(self, texts: int, tokens: int) -> None:
         self.batch_texts.observe(texts)
         self.batch_tokens.observe(tokens)
