@@ -149,3 +149,47 @@ def test_an_index_built_in_bf16_is_searched_in_float32(tmp_path):
     ]
     overlap = [len(a & b) / 10 for a, b in zip(*tops, strict=True)]
     assert np.mean(overlap) >= 0.95 and min(overlap) >= 0.8
+
+
+@pytest.mark.parametrize("kind", ["hnsw", "ivfpq"])
+def test_a_small_filter_gets_k_hits_from_an_approximate_index(tiny_model, tmp_path, kind):
+    """A graph or inverted-list search restricted to 5 rows used to find 0-3 of them; a small
+    filter is scored exactly, so k allowed ids give k hits, best first."""
+    import faiss
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from cpt_core.index.meta import IndexMeta
+
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(40, 32))
+    vectors = centres[rng.integers(0, 40, 10000)] + 0.3 * rng.normal(size=(10000, 32))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    folder = tmp_path / kind
+    folder.mkdir()
+    faiss.write_index(make_index(vectors, kind), str(folder / "index.faiss"))
+    ids = [f"d{i}" for i in range(len(vectors))]
+    pq.write_table(pa.table({"id": ids, "text": ids}), folder / "ids.parquet")
+    encoder = load_encoder(str(tiny_model))
+    meta = IndexMeta(
+        model=str(tiny_model),
+        model_identity=encoder.space,
+        dimension=32,
+        metric="inner_product",
+        kind=kind,
+        count=len(vectors),
+        corpus="clustered",
+        corpus_identity="clustered",
+        recall_at_10=1.0,
+    )
+    (folder / "meta.json").write_text(meta.model_dump_json())
+    searcher = SearchIndex(folder, encoder)
+    queries = vectors[:20] + 0.05 * rng.normal(size=(20, 32)).astype(np.float32)
+    allowed = rng.choice(len(vectors), size=(20, 5), replace=False)
+    for query, rows in zip(queries, allowed, strict=True):
+        within = searcher.rows_of([ids[r] for r in rows])
+        (hits,) = searcher.search_vectors(query[None], k=5, within=within)
+        assert sorted(h.id for h in hits) == sorted(ids[r] for r in rows)
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    (none,) = searcher.search_vectors(queries[:1], k=5, within=searcher.rows_of(["unknown"]))
+    assert none == []
