@@ -22,7 +22,7 @@ from cpt_core.errors import CptError
 from cpt_core.locks import locked
 from cpt_core.pipeline.config import MineStage
 from cpt_core.pipeline.sources import resolve_source
-from cpt_core.staging import atomic_dir
+from cpt_core.staging import atomic_dir, escapes
 
 JOBS = {"code": "beam_jobs.extract_code_pairs", "text": "beam_jobs.extract_text_pairs"}
 
@@ -56,8 +56,17 @@ def fetch_dataset(source: str, folder: Path) -> None:
         raise CptError(f"{source} has no {MANIFEST_NAME}: the mining job there did not finish")
     with atomic_dir(folder, replace=False) as staging:
         for path in files:
-            local = staging / path.removeprefix(prefix)
+            local = staging / relative_key(path, prefix)
             local.parent.mkdir(parents=True, exist_ok=True)
             remote = FileSystems.open(path, compression_type="uncompressed")
             with remote, local.open("wb") as copy:
                 shutil.copyfileobj(remote, copy, 1 << 24)
+
+
+def relative_key(path: str, prefix: str) -> str:
+    """`path` below `prefix`, refused when the key would write outside the folder (object
+    stores allow `..` in keys)."""
+    relative = path.removeprefix(prefix)
+    if not path.startswith(prefix) or escapes(relative):
+        raise CptError(f"refusing to copy {path}: its key would write outside {prefix}")
+    return relative

@@ -21,7 +21,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
@@ -94,3 +94,9 @@ def _fsync(path: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def escapes(name: str) -> bool:
+    """Whether a relative name from outside (an archive member, an object key) would leave the
+    folder it is joined to: an absolute name, or one with a `..` part."""
+    return name.startswith("/") or ".." in PurePosixPath(name).parts

@@ -4,8 +4,10 @@ A stage is named by its entry points: `module:function` (the function, what it c
 own module, and what it imports) or a whole `module`. From there every project module it
 imports is followed, at any depth and including imports inside functions (the stages import
 lazily), and each one's bytes are hashed with its package `__init__`s. Libraries outside the
-project enter by their installed version, so a torch upgrade retrains but an edit to the
-server leaves the trained model cached. The walk reads the source, it never imports it.
+project enter by their installed version, and so does every library they require, at any
+depth (transformers brings tokenizers: a tokenizer upgrade re-tokenizes, so it retrains), so
+a torch upgrade retrains but an edit to the server leaves the trained model cached. The walk
+reads the source, it never imports it.
 
 What the walk cannot see: a module named in a string (`python -m cpt_core.cli train`,
 `importlib.import_module(JOBS[kind])`). A stage that runs one names it as an entry itself.
@@ -21,6 +23,9 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
 from cpt_core.paths import REPO
 
 PROJECT = ("cpt_core", "beam_jobs", "flows")
@@ -32,8 +37,8 @@ def code_digest(entries: Iterable[str], root: Path = REPO) -> str:
     digest = hashlib.sha256()
     for name, text in sorted(sources.items()):
         digest.update(f"{name}\0{len(text)}\0".encode() + text.encode())
-    for library in sorted(libraries):
-        digest.update(f"{library}=={_version(library)}\0".encode())
+    for version in sorted(set().union(*map(library_versions, libraries))):
+        digest.update(f"{version}\0".encode())
     return digest.hexdigest()[:16]
 
 
@@ -159,12 +164,29 @@ _distributions = cache(metadata.packages_distributions)
 
 
 @cache
-def _version(library: str) -> str:
-    """The installed version of the distribution providing `library` (its import name)."""
+def library_versions(library: str) -> frozenset[str]:
+    """`name version` of the distribution providing `library` (its import name) and of every
+    installed distribution it requires, at any depth (optional extras left out)."""
     names = _distributions().get(library, [library])
-    for name in names:
-        try:
-            return f"{name} {metadata.version(name)}"
-        except metadata.PackageNotFoundError:
-            continue
-    return "unknown"
+    found = next((n for n in names if _installed(n)), None)
+    return _requirements(found) if found else frozenset({f"{library} unknown"})
+
+
+def _installed(name: str) -> bool:
+    try:
+        metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+@cache
+def _requirements(name: str, seen: frozenset[str] = frozenset()) -> frozenset[str]:
+    versions = {f"{canonicalize_name(name)} {metadata.version(name)}"}
+    for line in metadata.requires(name) or []:
+        requirement = Requirement(line)
+        wanted = requirement.marker is None or requirement.marker.evaluate({"extra": ""})
+        child = canonicalize_name(requirement.name)
+        if wanted and child not in seen and _installed(requirement.name):
+            versions |= _requirements(requirement.name, seen | {canonicalize_name(name)})
+    return frozenset(versions)

@@ -12,7 +12,7 @@ import yaml
 from cpt_core.eval.profile import EvalData
 from cpt_core.paths import REPO
 from cpt_core.pipeline.config import MineStage, PipelineConfig
-from flows.closure import PROJECT, closure, code_digest
+from flows.closure import PROJECT, closure, code_digest, library_versions
 from flows.keys import ENTRIES, evaluate_parts, mine_parts, train_parts
 from tests.conftest import make_tiny_model, numbered_pairs, write_pairs
 
@@ -93,6 +93,10 @@ def test_the_walk_follows_imports_inside_functions_and_packages():
     assert "cpt_core.train.trainer" in sources  # inside launch, and by the worker's command
     assert {"cpt_core", "cpt_core.train"} <= sources.keys()  # their __init__ runs too
     assert {"torch", "transformers"} <= libraries and "json" not in libraries
+    # what the stage's libraries require counts too: tokenizers comes through transformers
+    assert "tokenizers" not in libraries
+    keyed = {v.split()[0] for library in libraries for v in library_versions(library)}
+    assert {"tokenizers", "safetensors", "huggingface-hub"} <= keyed
     assert "cpt_core.serve.app" not in sources and "cpt_core.eval.suite" not in sources
 
 

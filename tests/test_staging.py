@@ -101,3 +101,15 @@ def test_a_folder_with_dangling_links_publishes_them_as_links(tmp_path):
         (staging / "data.txt").write_text("x")
     assert (tmp_path / "pkg" / "doc").is_symlink()
     assert (tmp_path / "pkg" / "data.txt").read_text() == "x"
+
+
+def test_a_copied_back_key_that_would_leave_the_folder_is_refused():
+    """A remote runner's dataset is copied back by object key; a store allows `..` in keys."""
+    from beam_jobs.stage import relative_key
+    from cpt_core.errors import CptError
+
+    prefix = "gs://bucket/out/"
+    assert relative_key(prefix + "shards/part-0.parquet", prefix) == "shards/part-0.parquet"
+    for key in ("../../root/.ssh/authorized_keys", "a/../../x", "/etc/cron.d/x"):
+        with pytest.raises(CptError, match="would write outside gs://bucket/out/"):
+            relative_key(prefix + key, prefix)

@@ -28,6 +28,7 @@ from typing import BinaryIO
 from cpt_core.code.languages import language_for
 from cpt_core.code.licence import LICENCE_FILES
 from cpt_core.data.dead_letter import DeadLetter
+from cpt_core.staging import escapes
 
 TAR_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.xz", ".tar.bz2")
 MAX_READ_BYTES = 4_000_000  # larger files are reported, not read (the filter cap is 1 MB)
@@ -124,7 +125,7 @@ def _items(
 ) -> Iterator[SourceFile | LocalFile | DeadLetter]:
     opener = open_binary or _open_local
     try:
-        if open_binary is not None and _unsafe(location):
+        if open_binary is not None and escapes(location):
             # some object stores and HTTP layers resolve `a/../b` to `b`: another object
             yield DeadLetter(repo, "", "unsafe_location", location)
         elif suffix := next((s for s in TAR_SUFFIXES if location.endswith(s)), None):
@@ -216,10 +217,6 @@ def _sized(repo: str, rel: str, size: int, read: Callable[[], bytes]) -> SourceF
     return SourceFile(repo, rel, read())
 
 
-def _unsafe(name: str) -> bool:
-    return name.startswith("/") or ".." in PurePosixPath(name).parts
-
-
 class _CompressionBomb(Exception):
     """An archive inflating far beyond any source tree; the rest of it is not read."""
 
@@ -265,7 +262,7 @@ def _tar(
         while (member := archive.next()) is not None:
             archive.members.clear()  # a stream never looks back; kept, they grow with the archive
             name = _strip_top(member.name)
-            if _unsafe(member.name):
+            if escapes(member.name):
                 yield DeadLetter(repo, member.name, "unsafe_archive_path")
             elif member.issym() or member.islnk():
                 yield DeadLetter(repo, name, "symlink")
@@ -287,7 +284,7 @@ def _zip(handle: BinaryIO, repo: str, skip_dirs: frozenset[str]) -> Found:
     with zipfile.ZipFile(handle) as archive:
         for info in archive.infolist():
             name = _strip_top(info.filename)
-            if _unsafe(info.filename):
+            if escapes(info.filename):
                 yield DeadLetter(repo, info.filename, "unsafe_archive_path")
             elif stat.S_ISLNK(info.external_attr >> 16):  # zip keeps a link's target as its data
                 yield DeadLetter(repo, name, "symlink")

