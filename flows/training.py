@@ -5,7 +5,8 @@ With `warm_start` (the `retrain` deployment, triggered by new data) training con
 the current model instead of the preset's base model. The candidate and the current model are
 evaluated in the same run, on the same sets, and the candidate replaces the current model only
 if its score is not lower; both scores are recorded (registry.json in the run folder, and the
-artifact) either way.
+artifact) either way. A run that fails, crashes or is cancelled withdraws its dataset's
+announcement, so the next mining of that data announces it again instead of never retraining.
 
     python -m flows.training --preset configs/pipeline-demo.yaml --dataset runs/.../combine-...
 """
@@ -24,7 +25,26 @@ from flows.keys import dataset_identity
 from flows.tasks import evaluate, index, stored, train
 
 
-@flow(name="cpt-train-evaluate", log_prints=True)
+def withdraw_announcement(flow, flow_run, state) -> None:
+    """Prefect's hook for a failed, crashed or cancelled run: its dataset is no longer taken."""
+    parameters = flow_run.parameters
+    config = load_pipeline(
+        parameters.get("preset", "configs/pipeline-demo.yaml"), parameters.get("overrides")
+    )
+    identity = dataset_identity(parameters["dataset"])
+    with Registry.updated(config.out) as registry:
+        if identity in registry.announced:
+            registry.announced.remove(identity)
+            print(f"dataset {identity[:12]} was not trained on ({state.name}): announce it again")
+
+
+@flow(
+    name="cpt-train-evaluate",
+    log_prints=True,
+    on_failure=[withdraw_announcement],
+    on_crashed=[withdraw_announcement],
+    on_cancellation=[withdraw_announcement],
+)
 def train_and_evaluate(
     dataset: str,
     code_pairs: str | None = None,

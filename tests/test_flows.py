@@ -201,6 +201,30 @@ def test_hard_failures_fail_fast(two_runs, preset, monkeypatch):
         state.result()
 
 
+def test_a_failed_retrain_leaves_its_dataset_to_be_announced_again(two_runs, preset, monkeypatch):
+    import flows.training as module
+    from cpt_core.pipeline.registry import Registry
+    from flows.keys import dataset_identity
+
+    summary = two_runs[0].result()
+    out = yaml.safe_load(preset.read_text())["out"]
+    identity = dataset_identity(summary["dataset"])
+    with Registry.updated(out) as registry:  # as the mining flow announces new data
+        registry.announced.append(identity)
+
+    def broken(*args, **kwargs):
+        raise OSError("the GPU node went away")
+
+    monkeypatch.setattr(stages, "train_stage", broken)
+    fresh = module.train.with_options(refresh_cache=True, retries=0)
+    monkeypatch.setattr(module, "train", fresh)
+    state = module.train_and_evaluate(
+        summary["dataset"], preset=str(preset), warm_start=True, return_state=True
+    )
+    assert state.is_failed()
+    assert identity not in Registry.read(out).announced
+
+
 def test_results_persist_to_the_storage_block_the_preset_names(two_runs, preset, tmp_path):
     from prefect.filesystems import LocalFileSystem
 
