@@ -39,8 +39,12 @@ ENTRIES = {
 }
 
 
-def stage_key(stage: str, *parts: object) -> str:
+def stage_key(stage: str, out: str, *parts: object) -> str:
+    """The stage's cache key, which also names its output folder under `out`. `out` is part
+    of it: Prefect's result store is shared by every run folder, and a result cached for
+    another folder would point into it (and fail once that folder is deleted)."""
     digest = hashlib.sha256(stage.encode())
+    digest.update(str(Path(out).resolve()).encode())
     digest.update(code_digest(ENTRIES[stage]).encode())
     for part in parts:
         digest.update(json.dumps(part, sort_keys=True, default=str).encode())

@@ -71,7 +71,7 @@ def stored(chosen, config: PipelineConfig):
 
 
 def _mine_key(_: TaskRunContext, p: dict) -> str:
-    return stage_key(f"mine-{p['kind']}", *mine_parts(p["kind"], p["stage"]))
+    return stage_key(f"mine-{p['kind']}", p["out"], *mine_parts(p["kind"], p["stage"]))
 
 
 @_task(_mine_key)
@@ -82,7 +82,7 @@ def mine(kind: str, stage: MineStage, out: str) -> str:
 
 
 def _combine_key(_: TaskRunContext, p: dict) -> str:
-    return stage_key("combine", [dataset_identity(d) for d in p["datasets"]])
+    return stage_key("combine", p["out"], [dataset_identity(d) for d in p["datasets"]])
 
 
 @_task(_combine_key)
@@ -93,7 +93,8 @@ def combine(datasets: list[str], out: str) -> str:
 
 
 def _train_key(_: TaskRunContext, p: dict) -> str:
-    return stage_key("train", *train_parts(p["config"], p["dataset"], p["init"]))
+    parts = train_parts(p["config"], p["dataset"], p["init"])
+    return stage_key("train", p["config"].out, *parts)
 
 
 @_task(_train_key)
@@ -112,9 +113,8 @@ def train(dataset: str, config: PipelineConfig, init: str | None = None) -> str:
 
 
 def _index_key(_: TaskRunContext, p: dict) -> str:
-    return stage_key(
-        "index", model_identity(p["model"]), dataset_identity(p["dataset"]), p["documents"]
-    )
+    parts = model_identity(p["model"]), dataset_identity(p["dataset"]), p["documents"]
+    return stage_key("index", p["out"], *parts)
 
 
 @_task(_index_key)
@@ -124,7 +124,8 @@ def index(model: str, dataset: str, documents: int | None, out: str) -> str:
 
 
 def _evaluate_key(_: TaskRunContext, p: dict) -> str:
-    return stage_key("evaluate", *evaluate_parts(p["config"], p["models"], p["code_pairs"]))
+    parts = evaluate_parts(p["config"], p["models"], p["code_pairs"])
+    return stage_key("evaluate", p["config"].out, *parts)
 
 
 @_task(_evaluate_key)

@@ -175,3 +175,18 @@ def test_evaluation_keys_on_its_profile_and_every_set_it_reads(tmp_path, tiny_mo
     assert parts(profile) == before
     (sets / "senteval" / "unread.txt").write_text("not read by search, code or sts")
     assert parts(profile) == before
+
+
+def test_each_run_folder_keys_its_own_stages(tmp_path):
+    """Prefect's result store is shared by every run folder: a result cached for another
+    folder would point into it, and fail once that folder is deleted."""
+    from flows.tasks import _combine_key
+
+    dataset = write_pairs(tmp_path / "pairs", numbered_pairs(4))
+    keys = {
+        out: _combine_key(None, {"datasets": [str(dataset)], "out": str(tmp_path / out)})
+        for out in ("run-a", "run-b")
+    }
+    assert keys["run-a"] != keys["run-b"]
+    same = _combine_key(None, {"datasets": [str(dataset)], "out": f"{tmp_path}/x/../run-a"})
+    assert same == keys["run-a"]  # the folder, however it is spelled
