@@ -10,7 +10,6 @@ report follow only if the mined data actually changed.
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 from pathlib import Path
@@ -21,7 +20,7 @@ from cpt_core.eval.profile import EvalData, load_profile, profile_path
 from cpt_core.paths import repo_path
 from cpt_core.pipeline.config import MineStage, PipelineConfig
 from cpt_core.pipeline.sources import resolve_source
-from cpt_core.pretrained.digest import weights_digest
+from cpt_core.pretrained.digest import file_digest, tree_digest, weights_digest
 from cpt_core.text.config import TextMiningConfig
 from cpt_core.train.config import load_config
 from flows.closure import code_digest
@@ -92,23 +91,6 @@ def inputs_digest(specs: tuple[str, ...]) -> str:
     for spec in specs:
         digest.update(tree_digest(resolve_source(spec)).encode())
     return digest.hexdigest()[:16]
-
-
-def tree_digest(location: str) -> str:
-    """A file, a folder or a glob by content: each file's relative path, size and bytes."""
-    digest = hashlib.sha256()
-    for match in sorted(glob.glob(location)) or [location]:
-        root = Path(match)
-        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
-        for file in files:
-            digest.update(f"{file.relative_to(root.parent)}\0{file.stat().st_size}".encode())
-            digest.update(file_digest(file).encode())
-    return digest.hexdigest()[:16]
-
-
-def file_digest(path: Path) -> str:
-    with path.open("rb") as handle:  # streamed: inputs may be large archives
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def dataset_identity(folder: str | Path) -> str:

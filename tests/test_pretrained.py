@@ -202,3 +202,25 @@ def test_cli_models_list_and_missing_model(tmp_path):
         done.stderr.strip()
         == "cpt: error: model 'smollm2-135m' is not fetched yet; run: cpt models fetch smollm2-135m"
     )
+
+
+def test_a_models_identity_covers_every_file_that_can_change_it(tiny_model, tmp_path):
+    """It keys the embedding cache, the index check and the stage cache keys: weights in any
+    format or subfolder and vocabulary files count; where a model came from does not."""
+    import shutil
+
+    from cpt_core.pretrained.digest import weights_digest
+
+    base = shutil.copytree(tiny_model, tmp_path / "base")
+    identity = weights_digest(str(base), [])
+    for name in ("pytorch_model.bin", "vocab.txt", "2_Dense/model.safetensors", "merges.txt"):
+        changed = shutil.copytree(base, tmp_path / name.replace("/", "-"))
+        (changed / name).parent.mkdir(exist_ok=True)
+        (changed / name).write_bytes(b"other weights")
+        assert weights_digest(str(changed), []) != identity, name
+    described = shutil.copytree(base, tmp_path / "described")
+    for name in ("README.md", "cpt_source.json", ".gitattributes", ".cache/huggingface/x.lock"):
+        (described / name).parent.mkdir(parents=True, exist_ok=True)
+        (described / name).write_text("where it came from")
+    assert weights_digest(str(described), []) == identity
+    assert weights_digest(str(base), ["another setting"]) != identity

@@ -14,7 +14,6 @@ padding, and last-token pooling reads the attention mask.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -28,6 +27,7 @@ from cpt_core.export.card import model_card
 from cpt_core.export.delimiters import side_post_processor
 from cpt_core.model.delimiters import DelimitedTokenizer, Side
 from cpt_core.model.embedder import Embedder
+from cpt_core.pretrained.digest import file_digest
 from cpt_core.staging import atomic_dir
 
 SIDES: tuple[Side, ...] = ("query", "document")
@@ -92,16 +92,11 @@ def _write_side_tokenizer(folder: Path, tokenizer: DelimitedTokenizer, side: Sid
 
 def _link_identical_weights(folder: Path) -> None:
     """The two sides' weights are the same bytes: keep one file, hard-linked twice."""
-    seen: dict[tuple[int, bytes], Path] = {}
+    seen: dict[tuple[int, str], Path] = {}
     for path in sorted(folder.rglob("*.safetensors")):
-        key = (path.stat().st_size, _digest(path))
+        key = (path.stat().st_size, file_digest(path))
         if key in seen:
             path.unlink()
             os.link(seen[key], path)
         else:
             seen[key] = path
-
-
-def _digest(path: Path) -> bytes:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").digest()

@@ -20,7 +20,7 @@ from cpt_core.data.jsonl import read_jsonl
 from cpt_core.data.manifest import MANIFEST_NAME, Manifest
 from cpt_core.data.reader import resolve_shards
 from cpt_core.errors import CptError
-from cpt_core.pretrained.digest import feed_file
+from cpt_core.pretrained.digest import file_digest
 
 Batch = list[tuple[str, str]]
 
@@ -38,7 +38,7 @@ def corpus_identity(spec: str | Path, files: list[Path]) -> str:
         return Manifest.read(folder).identity()
     digest = hashlib.sha256()
     for file in files:
-        feed_file(digest, file)
+        digest.update(file_digest(file).encode())
     return digest.hexdigest()[:16]
 
 

