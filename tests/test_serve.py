@@ -542,6 +542,38 @@ def test_batches_respect_the_budget_and_never_mix_models():
     assert [[len(i.ids) for i in batch] for batch in batches] == [[20, 10], [10, 5, 3], [4]]
 
 
+def test_a_failing_text_fails_only_its_own_request(tiny_model):
+    """Three clients' texts in one batch, one of which the backend cannot embed (a fault
+    injected into the real model's forward): the other two are answered with their vectors."""
+    import asyncio
+
+    encoder = load_encoder(str(tiny_model), dtype="float32")
+    poison = encoder.tokenize(["the text that breaks the forward"], "document")[0]
+    real = encoder.embed_ids
+
+    def fragile(sequences, pad_to=1):
+        if poison in sequences:
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return real(sequences, pad_to)
+
+    encoder.embed_ids = fragile
+    texts = [["fox"], ["the text that breaks the forward"], ["a lazy dog", "sum"]]
+
+    async def three_clients():
+        batcher = Batcher(max_batch_tokens=4096)
+        consumer = asyncio.create_task(batcher.run())
+        requests = [batcher.embed(encoder, encoder.tokenize(t, "document")) for t in texts]
+        answers = await asyncio.gather(*requests, return_exceptions=True)
+        consumer.cancel()
+        batcher.close()
+        return answers
+
+    fine, broken, also_fine = asyncio.run(three_clients())
+    assert isinstance(broken, RuntimeError) and "illegal memory access" in str(broken)
+    expected = real(encoder.tokenize(["fox", "a lazy dog", "sum"], "document"))
+    np.testing.assert_allclose(np.vstack([fine, also_fine]), expected, atol=1e-5)
+
+
 def test_cpt_serve_command_end_to_end(tiny_model, tmp_path):
     """The CLI as a user runs it: keys from a file, settings by --set, then a clean stop."""
     from cpt_core.train.launch import free_port

@@ -133,23 +133,32 @@ class Batcher:
         return out
 
     async def _embed_batch(self, batch: list[Item]) -> None:
+        """One forward pass for the batch. If it fails, each text is tried alone, so only the
+        texts that fail by themselves fail their requests; the others in the batch, which may
+        be other clients', are answered."""
         live = [item for item in batch if not item.future.done()]  # skip abandoned requests
+        if not live:
+            return
         try:
-            if live:
-                encoder = live[0].encoder
-                sequences = [item.ids for item in live]
-                loop = asyncio.get_running_loop()
-                vectors = await loop.run_in_executor(
-                    self._forward, encoder.embed_ids, sequences, PAD_TO
-                )
-                self.on_batch(len(live), sum(len(s) for s in sequences))
-                for item, vector in zip(live, vectors, strict=True):
-                    if not item.future.done():
-                        item.future.set_result(vector)
-        except Exception as exc:  # the forward failed: every waiting request learns why
+            await self._forward_pass(live)
+        except Exception as exc:
+            if len(live) == 1:
+                if not live[0].future.done():
+                    live[0].future.set_exception(exc)
+                return
             for item in live:
-                if not item.future.done():
-                    item.future.set_exception(exc)
+                await self._embed_batch([item])
+
+    async def _forward_pass(self, items: list[Item]) -> None:
+        sequences = [item.ids for item in items]
+        loop = asyncio.get_running_loop()
+        vectors = await loop.run_in_executor(
+            self._forward, items[0].encoder.embed_ids, sequences, PAD_TO
+        )
+        self.on_batch(len(items), sum(len(s) for s in sequences))
+        for item, vector in zip(items, vectors, strict=True):
+            if not item.future.done():
+                item.future.set_result(vector)
 
     def close(self) -> None:
         self._forward.shutdown(wait=False, cancel_futures=True)
