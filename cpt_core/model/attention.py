@@ -2,8 +2,9 @@
 
 On a CPU, PyTorch's SDPA backward is slow. Measured on SmolLM2-135M, 32 sequences, 2 cores,
 bf16 autocast: the backward took 2.8-3.8 s with SDPA against 1.5-1.8 s with eager attention
-(matmul, softmax, matmul) at 64 tokens, and 7.6 s against 3.9-4.9 s at 128, forwards about equal;
-in fp32 eager was no slower either. So training on a CPU runs eager attention, while GPUs keep
+(matmul, softmax, matmul) at 64 tokens, and 7.6 s against 3.9-4.9 s at 128, forwards about equal.
+In fp32 the two are even, on that CPU and on an AVX2-only one (0.81-1.13x between runs; bench/
+cpu_attention.py, BENCHMARKS.md). So training on any CPU runs eager attention, while GPUs keep
 SDPA (flash or memory-efficient kernels, as the mask allows) and inference keeps SDPA everywhere.
 """
 
