@@ -17,10 +17,10 @@ list (at most 128 inputs each, Beam's own default size); Beam's default alone wo
 from __future__ import annotations
 
 import math
-import os
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from cpt_core.cpus import usable_cpus
 from cpt_core.errors import CptError
 
 LOCAL = "FnApiRunner"
@@ -33,7 +33,7 @@ CONNECT_SECONDS = 30  # to reach the scheduler when asking it for its workers
 def local_defaults() -> list[str]:
     return [
         f"--runner={LOCAL}",
-        f"--direct_num_workers={os.cpu_count() or 1}",
+        f"--direct_num_workers={usable_cpus()}",
         "--direct_running_mode=multi_processing",
     ]
 

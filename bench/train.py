@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from pathlib import Path
 import psutil
 import torch
 
+from cpt_core.cpus import usable_cpus
 from cpt_core.data.beir import read_beir
 from cpt_core.loss.contrastive import LogitScale
 from cpt_core.loss.grad_cache import PairBatch, contrastive_step
@@ -197,7 +197,7 @@ def main() -> None:
     parser.add_argument("--worker", nargs=2, metavar=("METHOD", "BATCH"), help=argparse.SUPPRESS)
     parser.add_argument("--model-path", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(usable_cpus())
     if args.worker:
         method, batch = args.worker
         print(
@@ -250,7 +250,7 @@ def main() -> None:
 
 def print_table(rows: list[dict], args) -> None:
     cuda = torch.cuda.is_available()
-    device = torch.cuda.get_device_name() if cuda else f"CPU x{os.cpu_count()}"
+    device = torch.cuda.get_device_name() if cuda else f"CPU x{usable_cpus()}"
     print(
         f"\n{device}; {args.data}; arch {args.arch}; seq {args.seq}; chunk {args.chunk}; ", end=""
     )
