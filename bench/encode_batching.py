@@ -3,7 +3,7 @@
 The same SmolLM2-135M embedder, the same real texts, as evaluation sends them: SciFact
 abstracts (documents, up to 128 tokens) and SciFact claims (queries, ~20 tokens). The baseline
 row cuts every batch at 32 texts, as `Embedder.encode` did before; the others cut by a budget of
-padded tokens as well (longest x count, `cpt_core/model/batching.py`), at most `--max-texts`
+padded tokens as well (longest x count, `cpt_core/model/token_batches.py`), at most `--max-texts`
 texts (32: what `Embedder.encode` keeps). Each
 measurement is the median of `--repeats` passes after a warm-up on 64 texts; "x" is texts/s over
 the baseline's, measured in the same run.

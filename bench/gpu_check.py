@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from cpt_core.data.batches import BatcherState, DedupBatcher
+from cpt_core.data.pair_batches import BatcherState, DedupBatcher
 from cpt_core.data.reader import PairSource
 from cpt_core.loss.grad_cache import contrastive_step
 from cpt_core.train.config import LossConfig, ModelConfig

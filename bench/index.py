@@ -21,8 +21,8 @@ import numpy as np
 from cpt_core.data.beir import read_beir
 from cpt_core.errors import CptError
 from cpt_core.eval.embedding_cache import CachedEncoder
-from cpt_core.eval.encoders import load_encoder
 from cpt_core.index.faiss_index import make_index
+from cpt_core.model.encoders import load_encoder
 from cpt_core.paths import shared_data
 
 

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 from cpt_core.data.beir import read_beir
-from cpt_core.eval.encoders import load_encoder
 from cpt_core.model.bf16 import cpu_bf16_level, onednn_bf16
 from cpt_core.model.embedder import Embedder
+from cpt_core.model.encoders import load_encoder
 from cpt_core.paths import shared_data
 from cpt_core.pretrained.fetch import fetch
 

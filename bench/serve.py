@@ -33,7 +33,7 @@ import httpx
 import numpy as np
 
 from cpt_core.data.jsonl import read_jsonl
-from cpt_core.eval.encoders import load_encoder
+from cpt_core.model.encoders import load_encoder
 from cpt_core.paths import REPO, shared_data
 from cpt_core.pretrained.load import resolve
 from cpt_core.train.launch import free_port

@@ -233,7 +233,7 @@ def index_search(
 
     encoder = None
     if model:
-        from cpt_core.eval.encoders import load_encoder
+        from cpt_core.model.encoders import load_encoder
 
         encoder = load_encoder(model, read_index_meta(index).max_length)
     searcher = SearchIndex(index, encoder)
@@ -346,7 +346,7 @@ def serve(
     /v1/models, /health, /metrics. --set takes dtype, max_length, max_batch_tokens,
     queue_capacity, max_request_tokens, max_body_bytes, max_concurrent_requests,
     poll_seconds."""
-    from cpt_core.serve.keys import load_keys
+    from cpt_core.serve.api_keys import load_keys
     from cpt_core.serve.server import build_app, run
     from cpt_core.serve.settings import ServeSettings
 

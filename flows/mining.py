@@ -19,7 +19,7 @@ from prefect.events import emit_event
 from cpt_core.errors import CptError
 from cpt_core.pipeline.config import PipelineConfig, load_pipeline
 from cpt_core.pipeline.registry import Registry
-from flows.keys import dataset_identity
+from flows.cache_keys import dataset_identity
 from flows.tasks import combine, mine, stored
 
 DATASET_CHANGED = "cpt.dataset.changed"

@@ -1,6 +1,6 @@
 """The pipeline's stages as Prefect tasks: cached by content, retried when transient.
 
-A task's cache key is its content (flows/keys.py) and its output folder is named by that key,
+A task's cache key is its content (flows/cache_keys.py) and its output folder is named by that key,
 so a rerun of unchanged work is a cache hit and any change lands in a new folder. Transient
 failures (I/O, a lost worker) are retried with backoff; a CptError (bad config, missing input,
 corrupt data) fails at once, naming the stage. Results go to the preset's result storage (a
@@ -19,7 +19,7 @@ from beam_jobs.stage import mine_stage
 from cpt_core.errors import CptError
 from cpt_core.pipeline import stages
 from cpt_core.pipeline.config import MineStage, PipelineConfig
-from flows.keys import (
+from flows.cache_keys import (
     dataset_identity,
     evaluate_parts,
     mine_parts,

@@ -21,7 +21,7 @@ from prefect.artifacts import create_markdown_artifact
 from cpt_core.eval.report import family_tables
 from cpt_core.pipeline.config import PipelineConfig, load_pipeline
 from cpt_core.pipeline.registry import ModelRecord, Registry, scores
-from flows.keys import dataset_identity
+from flows.cache_keys import dataset_identity
 from flows.tasks import evaluate, index, stored, train
 
 

@@ -3,8 +3,8 @@ the vectors the same whatever the batches."""
 
 import numpy as np
 
-from cpt_core.model.batching import token_batches
 from cpt_core.model.embedder import Embedder
+from cpt_core.model.token_batches import token_batches
 
 
 def test_batches_stay_under_the_budget_and_the_count():

@@ -6,9 +6,9 @@ import pytest
 from transformers import AutoTokenizer
 
 from cpt_core.data.beir import read_beir
-from cpt_core.eval.encoders import load_encoder
 from cpt_core.model.char_cut import cut_texts, longest_token_chars
 from cpt_core.model.delimiters import DelimitedTokenizer, Delimiters
+from cpt_core.model.encoders import load_encoder
 from cpt_core.paths import shared_data
 from cpt_core.pretrained.fetch import fetch
 

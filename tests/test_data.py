@@ -2,8 +2,8 @@ from collections import Counter
 
 import pytest
 
-from cpt_core.data.batches import BatcherState, DedupBatcher
 from cpt_core.data.manifest import Manifest
+from cpt_core.data.pair_batches import BatcherState, DedupBatcher
 from cpt_core.data.reader import PairSource, Position
 from cpt_core.errors import CptError
 from tests.conftest import numbered_pairs, write_pairs

@@ -12,11 +12,11 @@ from cpt_core.data.schema import pair_id
 from cpt_core.data.writer import write_dataset
 from cpt_core.eval.code_sets import code_set_name
 from cpt_core.eval.embedding_cache import CachedEncoder
-from cpt_core.eval.encoders import load_encoder
-from cpt_core.eval.names import model_name
 from cpt_core.eval.profile import EvalData, EvalProfile, KnnProfile, ProbeProfile
 from cpt_core.eval.report import write_report
 from cpt_core.eval.suite import evaluate, with_baselines
+from cpt_core.model.encoders import load_encoder
+from cpt_core.model.names import model_name
 from cpt_core.pipeline.registry import scores
 from tests.conftest import make_tiny_model
 

@@ -93,9 +93,9 @@ def test_the_real_smollm2_round_trips(smollm2, tmp_path):
 def test_a_trained_model_scores_the_same_through_plain_sentence_transformers(tiny_model, tmp_path):
     """Trained by cpt, exported, loaded in a fresh process that imports nothing of cpt's: the
     SciFact nDCG@10 from sentence-transformers' own evaluator equals cpt's."""
-    from cpt_core.eval.encoders import load_encoder
     from cpt_core.eval.profile import EvalData, EvalProfile, SearchProfile
     from cpt_core.eval.suite import evaluate
+    from cpt_core.model.encoders import load_encoder
     from cpt_core.train.config import load_config
     from cpt_core.train.trainer import train
 

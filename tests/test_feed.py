@@ -2,7 +2,7 @@
 
 import pytest
 
-from cpt_core.data.batches import BatcherState, DedupBatcher
+from cpt_core.data.pair_batches import BatcherState, DedupBatcher
 from cpt_core.data.reader import PairSource
 from cpt_core.model.delimiters import DelimitedTokenizer, Delimiters
 from cpt_core.pretrained.load import load_backbone

@@ -204,7 +204,7 @@ def test_hard_failures_fail_fast(two_runs, preset, monkeypatch):
 def test_a_failed_retrain_leaves_its_dataset_to_be_announced_again(two_runs, preset, monkeypatch):
     import flows.training as module
     from cpt_core.pipeline.registry import Registry
-    from flows.keys import dataset_identity
+    from flows.cache_keys import dataset_identity
 
     summary = two_runs[0].result()
     out = yaml.safe_load(preset.read_text())["out"]

@@ -9,10 +9,10 @@ from typer.testing import CliRunner
 from cpt_core.cli import app
 from cpt_core.data.beir import read_beir
 from cpt_core.errors import CptError
-from cpt_core.eval.encoders import load_encoder
 from cpt_core.index.build import build_index
 from cpt_core.index.faiss_index import choose_kind, make_index, recall_against_exact
 from cpt_core.index.search import SearchIndex
+from cpt_core.model.encoders import load_encoder
 from cpt_core.paths import shared_data
 from tests.conftest import make_tiny_model, numbered_pairs, write_pairs
 

@@ -15,7 +15,6 @@ from datasets import Dataset
 from mteb._create_dataloaders import create_dataloader
 from mteb.types import PromptType
 
-from cpt_core.eval.encoders import load_encoder
 from cpt_core.eval.mteb_model import load_model
 from cpt_core.eval.mteb_run import run_mteb
 from cpt_core.eval.mteb_tasks import beir_task
@@ -23,6 +22,7 @@ from cpt_core.eval.profile import EvalData, EvalProfile, SearchProfile
 from cpt_core.eval.suite import evaluate
 from cpt_core.export.sentence_transformers import export_sentence_transformers
 from cpt_core.model.embedder import Embedder
+from cpt_core.model.encoders import load_encoder
 from cpt_core.paths import shared_data
 from tests.conftest import numbered_pairs, write_pairs
 

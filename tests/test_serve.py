@@ -16,11 +16,11 @@ import openai
 import pytest
 
 from cpt_core.errors import CptError
-from cpt_core.eval.encoders import load_encoder
 from cpt_core.index.build import build_index
 from cpt_core.model.embedder import Embedder
+from cpt_core.model.encoders import load_encoder
 from cpt_core.pipeline.registry import ModelRecord, Registry
-from cpt_core.serve.batcher import Batcher, Item
+from cpt_core.serve.dynamic_batching import Batcher, Item
 from cpt_core.serve.server import build_app
 from cpt_core.serve.settings import ServeSettings
 from tests.conftest import make_tiny_model

@@ -252,7 +252,7 @@ def test_a_checkpoint_holds_its_steps_weights_while_training_goes_on(
 ):
     """The write runs in the background: what it writes is the step's copy, not the live
     weights and moments that the next steps change (here before the write starts)."""
-    from cpt_core.data.batches import BatcherState
+    from cpt_core.data.pair_batches import BatcherState
     from cpt_core.train import checkpoint
     from cpt_core.train.checkpoint import Checkpointer, TrainState
 
@@ -277,7 +277,7 @@ def test_a_checkpoint_holds_its_steps_weights_while_training_goes_on(
 
 
 def test_a_failed_background_write_is_raised_on_the_training_thread(tiny_model, tmp_path):
-    from cpt_core.data.batches import BatcherState
+    from cpt_core.data.pair_batches import BatcherState
     from cpt_core.train.checkpoint import Checkpointer, TrainState
 
     modules, optimizer, scheduler = _tiny_run(tiny_model)

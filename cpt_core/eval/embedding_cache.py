@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cpt_core.eval.encoders import TextEncoder
 from cpt_core.model.delimiters import Side
+from cpt_core.model.encoders import TextEncoder
 from cpt_core.pretrained.cache import cache_root
 
 _CHUNK = 500  # keys per SELECT, under SQLite's variable limit

@@ -27,9 +27,9 @@ from mteb.models.abs_encoder import AbsEncoder
 from mteb.types import PromptType
 
 from cpt_core.eval.embedding_cache import CachedEncoder
-from cpt_core.eval.encoders import DecoderEncoder, load_encoder
-from cpt_core.eval.names import model_name
 from cpt_core.model.delimiters import Side
+from cpt_core.model.encoders import DecoderEncoder, load_encoder
+from cpt_core.model.names import model_name
 from cpt_core.pretrained.digest import weights_digest
 
 if TYPE_CHECKING:

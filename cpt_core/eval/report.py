@@ -13,8 +13,8 @@ from pathlib import Path
 
 from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
 
-from cpt_core.eval.names import with_identity
 from cpt_core.eval.profile import FAMILIES
+from cpt_core.model.names import with_identity
 from cpt_core.staging import atomic_file
 
 TITLES = {

@@ -11,8 +11,8 @@ from typing import Protocol
 
 import numpy as np
 
-from cpt_core.eval.encoders import TextEncoder
 from cpt_core.eval.ranking import rank
+from cpt_core.model.encoders import TextEncoder
 
 
 class Retriever(Protocol):

@@ -24,8 +24,6 @@ from cpt_core.eval.classify import (
 )
 from cpt_core.eval.code_sets import code_set_name, read_code_pairs, read_cosqa
 from cpt_core.eval.embedding_cache import CachedEncoder
-from cpt_core.eval.encoders import TextEncoder, load_encoder
-from cpt_core.eval.names import clashing, model_name, with_identity
 from cpt_core.eval.probe import probe_accuracy
 from cpt_core.eval.profile import EvalData, EvalProfile
 from cpt_core.eval.retrievers import BM25Retriever, DenseRetriever, Retriever
@@ -33,6 +31,8 @@ from cpt_core.eval.search import codesearchnet, evaluate_search, sample_search
 from cpt_core.eval.semeval_sts import StsYear, read_sts, year_spearman
 from cpt_core.eval.senteval import ProbeTask, cap_per_class, capped, load_task
 from cpt_core.eval.sts import StsSet, cosines, read_sick, read_stsb, spearman
+from cpt_core.model.encoders import TextEncoder, load_encoder
+from cpt_core.model.names import clashing, model_name, with_identity
 
 BM25 = "bm25"
 HEADLINE = {
@@ -120,7 +120,7 @@ def evaluate(
     references: list[str], profile: EvalProfile, data: EvalData, cache: Path | None = None
 ) -> dict:
     """results.json's content: per task, per model (by the name a person calls it, see
-    cpt_core.eval.names; its reference beside), the metrics; plus sizes, timings, cache."""
+    cpt_core.model.names; its reference beside), the metrics; plus sizes, timings, cache."""
     sets = load_sets(profile, data)
     results: dict = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -21,10 +21,10 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from cpt_core.errors import CptError
-from cpt_core.eval.encoders import TextEncoder, load_encoder
 from cpt_core.index.corpus import corpus_files, corpus_identity, read_corpus
 from cpt_core.index.faiss_index import Kind, choose_kind, make_index, recall_against_exact
 from cpt_core.index.meta import IndexMeta
+from cpt_core.model.encoders import TextEncoder, load_encoder
 from cpt_core.staging import atomic_dir
 
 

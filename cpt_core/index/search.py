@@ -20,8 +20,8 @@ from rich.table import Table
 from rich.text import Text
 
 from cpt_core.errors import CptError
-from cpt_core.eval.encoders import TextEncoder, load_encoder
 from cpt_core.index.meta import IndexMeta
+from cpt_core.model.encoders import TextEncoder, load_encoder
 
 
 @dataclass(frozen=True)

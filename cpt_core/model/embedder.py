@@ -2,7 +2,7 @@
 
 `Embedder.from_pretrained(path).encode(texts, side="query")` reads the delimiters and max length
 from cpt.json (defaults for a plain decoder, which is how the untrained baseline is built),
-sorts texts by length and batches them by a token budget (cpt_core/model/batching.py), so each
+sorts texts by length and batches them by a token budget (cpt_core/model/token_batches.py), so each
 batch is padded little and sized to the device, and returns normalised float32 arrays
 in the input order. Inference runs in bfloat16 wherever the hardware has it (GPUs, and CPUs with
 AVX512-BF16 or AMX, where it is twice as fast as float32 and cosines agree to 1e-3), on a CPU with
@@ -18,12 +18,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from cpt_core.model.batching import default_batch_tokens, token_batches
 from cpt_core.model.bf16 import inference_dtype
 from cpt_core.model.delimiters import DelimitedTokenizer, Delimiters, Side
 from cpt_core.model.encoder import Encoder
 from cpt_core.model.folder import CptMeta, read_meta
 from cpt_core.model.packed_linear import pack_linears
+from cpt_core.model.token_batches import default_batch_tokens, token_batches
 from cpt_core.pretrained.load import load_backbone, resolve
 
 

@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 import orjson
 
+from cpt_core.serve.api_keys import authorised
 from cpt_core.serve.errors import error_body
-from cpt_core.serve.keys import authorised
 
 NO_KEY = "You didn't provide an API key: send Authorization: Bearer KEY"
 WRONG_KEY = "Incorrect API key provided"

@@ -30,16 +30,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
-from cpt_core.eval.encoders import TextEncoder
 from cpt_core.model.delimiters import Side
+from cpt_core.model.encoders import TextEncoder
 from cpt_core.serve.admission import Admission
-from cpt_core.serve.batcher import Batcher, BeyondCapacity, QueueFull
 from cpt_core.serve.body_limit import BodyLimit
+from cpt_core.serve.dynamic_batching import Batcher, BeyondCapacity, QueueFull
 from cpt_core.serve.errors import ApiError, error_body, status_message
 from cpt_core.serve.follow import RegistryFollower
 from cpt_core.serve.holder import ModelHolder, Served
 from cpt_core.serve.metrics import CONTENT_TYPE, Metrics
-from cpt_core.serve.requests import EmbeddingRequest, SearchRequest
+from cpt_core.serve.request_bodies import EmbeddingRequest, SearchRequest
 from cpt_core.serve.settings import ServeSettings
 
 TOKENIZE_SLICE = 64  # texts per turn on the tokenizer thread

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from cpt_core.eval.encoders import TextEncoder, load_encoder
 from cpt_core.index.search import SearchIndex, read_index_meta
 from cpt_core.model.delimiters import Side
+from cpt_core.model.encoders import TextEncoder, load_encoder
 
 
 @dataclass(frozen=True)

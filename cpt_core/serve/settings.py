@@ -13,7 +13,7 @@ class ServeSettings(BaseModel):
     dtype: str = "auto"  # auto: bfloat16 where the hardware is fast at it, else float32
     max_length: int | None = None  # token cap per input; the model's own by default
     # padded tokens (longest x count) per forward pass; None: what measured best on the device
-    # (cpt_core/model/batching.py: 1024 on CPU, 16384 on a GPU)
+    # (cpt_core/model/token_batches.py: 1024 on CPU, 16384 on a GPU)
     max_batch_tokens: int | None = Field(None, ge=1)
     queue_capacity: int = Field(8192, ge=1)  # texts queued or running before 429
     max_request_tokens: int = Field(300_000, ge=1)  # tokens one request may bring
@@ -23,6 +23,6 @@ class ServeSettings(BaseModel):
     poll_seconds: float = Field(2.0, gt=0)  # how often a followed registry is read
 
     def batch_tokens(self) -> int:
-        from cpt_core.model.batching import default_batch_tokens
+        from cpt_core.model.token_batches import default_batch_tokens
 
         return self.max_batch_tokens or default_batch_tokens()

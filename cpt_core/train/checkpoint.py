@@ -31,7 +31,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from cpt_core.data.batches import BatcherState
+from cpt_core.data.pair_batches import BatcherState
 from cpt_core.dist.shard import (
     full_state,
     is_sharded,

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from cpt_core.data.batches import BatcherState, DedupBatcher
+from cpt_core.data.pair_batches import BatcherState, DedupBatcher
 from cpt_core.data.reader import Pair
 from cpt_core.loss.grad_cache import PairBatch, Prepared
 from cpt_core.model.delimiters import DelimitedTokenizer

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from cpt_core.data.batches import BatcherState, DedupBatcher
 from cpt_core.data.manifest import MANIFEST_NAME, Manifest
+from cpt_core.data.pair_batches import BatcherState, DedupBatcher
 from cpt_core.data.reader import PairSource
 from cpt_core.dist.group import World, joined_world
 from cpt_core.dist.reducer import OverlappedReducer

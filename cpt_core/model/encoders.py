@@ -1,13 +1,14 @@
-"""The models an evaluation compares, behind one interface: texts and a side in, unit vectors out.
+"""Every model cpt embeds with, behind one interface: texts and a side in, unit vectors out.
 
-A cpt model folder, a plain decoder (the untrained baseline: last token, cpt's delimiters) and a
-sentence-transformers folder (the off-the-shelf baseline) all load from the same reference a
-user types: a catalogue name, a folder or a hub id. A folder with `modules.json` is a
-sentence-transformers model; anything else is read as a decoder.
+The server, the index and the evaluation all load models through here. A cpt model folder, a
+plain decoder (the untrained baseline: last token, cpt's delimiters) and a sentence-transformers
+folder (the off-the-shelf baseline) all load from the same reference a user types: a catalogue
+name, a folder or a hub id. A folder with `modules.json` is a sentence-transformers model;
+anything else is read as a decoder.
 
-`identity` names what the vectors depend on (weights bytes, delimiters, max length, dtype), so
-the embedding cache can never serve vectors of a different model or setting, and an index
-refuses queries embedded by another model.
+`space` names the vector space (weights, tokenizer, delimiters, max length), so an index refuses
+queries embedded by another model; `identity` adds the precision, so the embedding cache can
+never serve vectors of a different model, setting or dtype.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from cpt_core.eval.names import model_name
 from cpt_core.model.bf16 import inference_dtype
 from cpt_core.model.char_cut import cut_texts
 from cpt_core.model.delimiters import Side, padded_width, special_tokens_around
+from cpt_core.model.names import model_name
 from cpt_core.model.packed_linear import pack_linears
 from cpt_core.pretrained.catalogue import CATALOGUE
 from cpt_core.pretrained.digest import weights_digest, with_precision

@@ -12,8 +12,8 @@ import yaml
 from cpt_core.eval.profile import EvalData
 from cpt_core.paths import REPO
 from cpt_core.pipeline.config import MineStage, PipelineConfig
+from flows.cache_keys import ENTRIES, evaluate_parts, mine_parts, train_parts
 from flows.closure import PROJECT, closure, code_digest, library_versions
-from flows.keys import ENTRIES, evaluate_parts, mine_parts, train_parts
 from tests.conftest import make_tiny_model, numbered_pairs, write_pairs
 
 EVAL = Path(__file__).parent / "fixtures" / "eval"

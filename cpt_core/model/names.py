@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-# a pipeline stage folder: the stage, then 16 hex digits of its cache key (flows/keys.py)
+# a pipeline stage folder: the stage, then 16 hex digits of its cache key (flows/cache_keys.py)
 CACHE_KEY = re.compile(r"[a-z]+(?:-[a-z]+)*-[0-9a-f]{16}")
 MODEL_FOLDER = "model"  # where `cpt train` and the pipeline's train stage save the weights
 

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cpt_core.eval.encoders import TextEncoder
-from cpt_core.model.batching import CPU_BATCH_TOKENS, token_batches
+from cpt_core.model.encoders import TextEncoder
+from cpt_core.model.token_batches import CPU_BATCH_TOKENS, token_batches
 from cpt_core.serve.memory import release_free_memory
 
 WINDOW_BATCHES = 16  # a window sorts up to this many batches' worth of tokens together
