@@ -345,7 +345,7 @@ def serve(
     """OpenAI-compatible embeddings (+ search) over HTTP: /v1/embeddings, /v1/search,
     /v1/models, /health, /metrics. --set takes dtype, max_length, max_batch_tokens,
     queue_capacity, max_request_tokens, max_body_bytes, max_concurrent_requests,
-    poll_seconds."""
+    poll_seconds, version_grace_seconds."""
     from cpt_core.serve.api_keys import load_keys
     from cpt_core.serve.server import build_app, run
     from cpt_core.serve.settings import ServeSettings

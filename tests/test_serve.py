@@ -138,8 +138,18 @@ def test_a_15_mib_input_is_cut_before_it_is_tokenized(server, reference):
 
 
 def test_models_health_and_metrics(client, server):
-    assert [m.id for m in client.models.list().data] == ["tiny", "tiny:query", "tiny:document"]
+    label = server.app.state.holder.current.label
+    assert [m.id for m in client.models.list().data] == [
+        "tiny",
+        "tiny:query",
+        "tiny:document",
+        label,
+        f"{label}:query",
+        f"{label}:document",
+    ]
     assert client.models.retrieve("tiny:query").id == "tiny:query"
+    pinned = client.embeddings.create(model=f"{label}:query", input=TEXTS[:1])
+    assert pinned.model == label
     health = httpx.get(f"{server.url}/health")
     assert health.status_code == 200 and health.json()["status"] == "ready"
     client.embeddings.create(model="tiny", input=TEXTS)
@@ -503,6 +513,33 @@ def test_the_follower_outlives_any_error(tiny_model, tmp_path, monkeypatch):
         assert "follow_error" not in httpx.get(f"{live.url}/health").json()
 
 
+def test_a_pinned_version_outlives_a_swap_by_its_grace_period(tiny_model, tmp_path):
+    """NAME follows the registry; NAME@VERSION keeps its weights: through the grace period
+    after a swap, then a 404 that names the current version."""
+    run = tmp_path / "run"
+    Registry(current=ModelRecord(model=str(tiny_model), dataset="one")).write(run)
+    with serve(None, registry=run, poll_seconds=0.1, name="demo", version_grace_seconds=2) as live:
+        client = openai.OpenAI(base_url=f"{live.url}/v1", api_key="x", max_retries=0)
+        old = client.embeddings.create(model="demo", input="fox").model
+        newer = make_tiny_model(tmp_path / "newer", hidden=48)
+        Registry(current=ModelRecord(model=str(newer), dataset="two")).write(run)
+        deadline = time.monotonic() + 30
+        while len(live.app.state.holder.history) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        new = client.embeddings.create(model="demo", input="fox")
+        pinned = client.embeddings.create(model=f"{old}:query", input="fox")
+        listed = [m.id for m in client.models.list().data]
+        assert new.model != old and len(new.data[0].embedding) == 48
+        assert pinned.model == old and len(pinned.data[0].embedding) == 32
+        assert {"demo", new.model, old, f"{old}:document"} <= set(listed)
+        time.sleep(2.2)
+        with pytest.raises(
+            openai.NotFoundError, match=f"no longer served; demo is now {new.model}"
+        ):
+            client.embeddings.create(model=old, input="fox")
+        assert old not in [m.id for m in client.models.list().data]
+
+
 def test_a_pipeline_model_is_served_by_its_run_name(tmp_path):
     """Not by its stage folder's cache key: `cpt serve runs/NAME/train/KEY/model` answers to
     NAME, as `cpt serve --registry runs/NAME` does."""
@@ -512,8 +549,8 @@ def test_a_pipeline_model_is_served_by_its_run_name(tmp_path):
         client = openai.OpenAI(base_url=f"{live.url}/v1", api_key="x", max_retries=0)
         names = [m.id for m in client.models.list().data]
         answer = client.embeddings.create(model="pipeline-demo", input="fox")
-    assert names == ["pipeline-demo", "pipeline-demo:query", "pipeline-demo:document"]
-    assert answer.model.startswith("pipeline-demo@")
+    assert names[:3] == ["pipeline-demo", "pipeline-demo:query", "pipeline-demo:document"]
+    assert answer.model.startswith("pipeline-demo@") and answer.model in names
 
 
 def test_minilm_serves_through_the_same_path():

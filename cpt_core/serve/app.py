@@ -172,8 +172,8 @@ def create_app(
 
     @app.post("/v1/embeddings")
     async def embeddings(body: EmbeddingRequest):
-        served = holder.current  # this request's model, to the end, whatever swaps meanwhile
-        side = requested_side(served, body.model, body.input_type)
+        # this request's model, to the end, whatever swaps meanwhile
+        served, side = requested(holder, body.model, body.input_type)
         dim = served.encoder.dim
         if body.dimensions is not None and body.dimensions != dim:
             raise ApiError(
@@ -200,7 +200,7 @@ def create_app(
     async def search(body: SearchRequest):
         served = holder.current
         if body.model is not None:
-            requested_side(served, body.model, None)
+            served, _ = requested(holder, body.model, None)
         index = served.index
         if index is None:
             raise ApiError(
@@ -223,13 +223,13 @@ def create_app(
 
     @app.get("/v1/models")
     async def models():
-        return json_response({"object": "list", "data": model_cards(holder.current)})
+        return json_response({"object": "list", "data": model_cards(holder)})
 
     @app.get("/v1/models/{model:path}")
     async def model(model: str):
-        card = next((c for c in model_cards(holder.current) if c["id"] == model), None)
+        card = next((c for c in model_cards(holder) if c["id"] == model), None)
         if card is None:
-            raise not_served(holder.current, model)
+            raise not_served(holder, model)
         return json_response(card)
 
     @app.get("/health")
@@ -249,12 +249,14 @@ def create_app(
     return app
 
 
-def requested_side(served: Served, model: str, input_type: Side | None) -> Side:
-    """The side from `input_type`, else from a `NAME:query`/`NAME:document` alias, else the
-    document side; an alias and `input_type` that disagree are refused."""
-    alias = served.side_of(model)
-    if alias is False:
-        raise not_served(served, model)
+def requested(holder: ModelHolder, model: str, input_type: Side | None) -> tuple[Served, Side]:
+    """The loaded model a request names, and its side: from `input_type`, else from a
+    `:query`/`:document` alias, else the document side; an alias and `input_type` that
+    disagree are refused."""
+    found = holder.find(model)
+    if found is None:
+        raise not_served(holder, model)
+    served, alias = found
     if alias and input_type and alias != input_type:
         raise ApiError(
             400,
@@ -262,20 +264,24 @@ def requested_side(served: Served, model: str, input_type: Side | None) -> Side:
             "input_type",
             "conflicting_side",
         )
-    return input_type or alias or "document"
+    return served, input_type or alias or "document"
 
 
-def not_served(served: Served, model: str) -> ApiError:
-    return ApiError(
-        404,
-        f"The model `{model}` does not exist; this server serves {', '.join(served.names)}",
-        "model",
-        "model_not_found",
-    )
+def not_served(holder: ModelHolder, model: str) -> ApiError:
+    current = holder.current
+    message = f"The model `{model}` does not exist; this server serves {current.name}"
+    if model.startswith(f"{current.name}@"):
+        message = f"The model `{model}` is no longer served; {current.name} is now {current.label}"
+    return ApiError(404, message, "model", "model_not_found")
 
 
-def model_cards(served: Served) -> list[dict]:
-    return [{"id": n, "object": "model", "created": 0, "owned_by": "cpt"} for n in served.names]
+def model_cards(holder: ModelHolder) -> list[dict]:
+    """Every name of every loaded model: the current one's, then retired versions' labels."""
+    return [
+        {"id": name, "object": "model", "created": 0, "owned_by": "cpt"}
+        for served, current in holder.loaded()
+        for name in served.names(current)
+    ]
 
 
 def encoded(vector: np.ndarray, encoding_format: str):

@@ -56,7 +56,8 @@ def build_app(
         settings.port,
         f", following {registry}" if registry else "",
     )
-    return create_app(ModelHolder(served), settings, keys, follower)
+    holder = ModelHolder(served, grace_seconds=settings.version_grace_seconds)
+    return create_app(holder, settings, keys, follower)
 
 
 def run(app: FastAPI, settings: ServeSettings) -> None:

@@ -21,6 +21,8 @@ class ServeSettings(BaseModel):
     max_concurrent_requests: int = Field(512, ge=1)  # in flight at once; beyond it a 503
     public_metrics: bool = False  # /metrics without a key (only /health is public otherwise)
     poll_seconds: float = Field(2.0, gt=0)  # how often a followed registry is read
+    # how long a replaced model still answers to NAME@VERSION (holder.py); 0: at once a 404
+    version_grace_seconds: float = Field(300.0, ge=0)
 
     def batch_tokens(self) -> int:
         from cpt_core.model.token_batches import default_batch_tokens
