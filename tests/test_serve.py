@@ -312,6 +312,27 @@ def test_a_keyless_request_is_refused_before_its_body_is_read(tiny_model):
                 assert status_of(connection) == 401  # within the socket's 10 s, body unsent
 
 
+def test_keyless_clients_sending_16_mib_bodies_each_read_their_401(tiny_model):
+    """Not a reset: a body of a declared length within the limit is dropped as it arrives, so
+    the client that forgot its key learns why; a keyed client is answered meanwhile."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    flood = b'{"model": "tiny", "input": "' + b"x" * ((16 << 20) - 64) + b'"}'
+    with serve(tiny_model, keys=["k-one"]) as live:
+        url = f"{live.url}/v1/embeddings"
+
+        def keyless(_):
+            return httpx.post(url, content=flood, timeout=60).status_code
+
+        with ThreadPoolExecutor(6) as pool:
+            floods = pool.map(keyless, range(12))  # sent now, in 6 threads
+            keyed = httpx.post(
+                url, json={"model": "tiny", "input": "a"}, headers={"Authorization": "Bearer k-one"}
+            )
+            statuses = list(floods)
+        assert statuses == [401] * 12 and keyed.status_code == 200
+
+
 def test_requests_beyond_the_concurrency_cap_get_503_at_once(tiny_model):
     with serve(tiny_model, max_concurrent_requests=2) as live:
         url = f"{live.url}/v1/embeddings"

@@ -1,8 +1,11 @@
 """Admission: who may ask, and how many at once, decided before a byte of the body is read.
 
 The outermost layer of the server, as text-embeddings-inference takes a permit before any work.
-A request without a valid key gets its 401 from the headers alone: the body is never read, so a
-keyless client cannot make the server buffer 16 MiB, parse JSON or tokenize. A request beyond
+A request without a valid key gets its 401 from the headers alone: the body is never parsed or
+kept, so a keyless client cannot make the server buffer 16 MiB, parse JSON or tokenize. A body
+that declares a length within `max_body_bytes` is let through the connection and dropped as it
+arrives (uvicorn discards what no handler reads), so the client reads its 401 rather than a
+reset; any other (chunked, or larger) ends the connection. A request beyond
 `max_concurrent` in flight gets a 503 with Retry-After at once, rather than a place in an
 unbounded line of handlers each holding its body. Only `public` paths (the health probe; the
 metrics with `--public-metrics`) pass without a key; the API docs and schema need one too.
@@ -27,12 +30,14 @@ class Admission:
         app,
         keys: list[bytes],
         max_concurrent: int,
+        max_body_bytes: int,
         public: frozenset[str] = frozenset({"/health"}),
         refused: Callable[[str], None] = lambda reason: None,
     ):
         self.app = app
         self.keys = keys
         self.max_concurrent = max_concurrent
+        self.max_body_bytes = max_body_bytes
         self.public = public
         self.refused = refused  # counts each refusal by its reason (the metrics)
         self.in_flight = 0
@@ -41,15 +46,20 @@ class Admission:
         if scope["type"] != "http" or scope["path"] in self.public:
             await self.app(scope, receive, send)
             return
-        header = dict(scope["headers"]).get(b"authorization")
-        authorization = header.decode("latin-1") if header is not None else None
+        headers = dict(scope["headers"])
+        authorization = (
+            headers[b"authorization"].decode("latin-1") if b"authorization" in headers else None
+        )
+        length = headers.get(b"content-length", b"")
+        drained = length.isdigit() and int(length) <= self.max_body_bytes
         if not authorised(authorization, self.keys):
             message = WRONG_KEY if authorization else NO_KEY
-            await self._refuse(send, 401, message, "invalid_api_key")
+            await self._refuse(send, drained, 401, message, "invalid_api_key")
             return
         if self.in_flight >= self.max_concurrent:
             message = f"the server is handling {self.max_concurrent} requests; retry shortly"
-            await self._refuse(send, 503, message, "overloaded", [(b"retry-after", b"1")])
+            retry = [(b"retry-after", b"1")]
+            await self._refuse(send, drained, 503, message, "overloaded", retry)
             return
         self.in_flight += 1
         try:
@@ -57,10 +67,15 @@ class Admission:
         finally:
             self.in_flight -= 1
 
-    async def _refuse(self, send, status: int, message: str, code: str, headers=()) -> None:
-        """Answer and close the connection: its unread body is never drained."""
+    async def _refuse(
+        self, send, drained: bool, status: int, message: str, code: str, headers=()
+    ) -> None:
+        """Answer without reading the body: one of a declared, bounded length is dropped as it
+        arrives; any other ends the connection."""
         self.refused(code)
         payload = orjson.dumps(error_body(status, message, None, code))
-        head = [(b"content-type", b"application/json"), (b"connection", b"close"), *headers]
+        head = [(b"content-type", b"application/json"), *headers]
+        if not drained:
+            head.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": status, "headers": head})
         await send({"type": "http.response.body", "body": payload})

@@ -102,6 +102,7 @@ def create_app(
         Admission,
         keys=keys,
         max_concurrent=settings.max_concurrent_requests,
+        max_body_bytes=settings.max_body_bytes,
         public=frozenset(public),
         refused=lambda reason: metrics.refused.labels(reason).inc(),
     )

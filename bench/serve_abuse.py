@@ -1,0 +1,120 @@
+"""Keyed clients' latency while anonymous and greedy clients abuse the server.
+
+`cpt serve` (the real CLI, one API key, all-MiniLM-L6-v2 by default) runs as its own process.
+Four keyed clients send short requests (4 SciFact texts) back to back, first alone (the
+baseline), then while 20 keyless clients each send 16 MiB bodies and 2 keyed clients each send
+one 15 MiB string, all in a loop. The table gives the keyed clients' p50/p99 in both phases and
+the p99 ratio (target <= 3x), every abusive answer by status, and the server's resident memory
+(sampled every 50 ms) before and at its peak.
+
+    python bench/serve_abuse.py
+    python bench/serve_abuse.py --model smollm2-135m --seconds 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import statistics
+import sys
+import time
+
+import httpx
+from serve import Server, bench_texts  # bench/serve.py, beside this script
+
+KEY = "bench-key"
+BODY = 16 << 20
+
+
+async def keyed_client(url: str, texts: list[str], until: float, latencies: list[float]):
+    async with httpx.AsyncClient(timeout=120, headers={"Authorization": f"Bearer {KEY}"}) as c:
+        i = 0
+        while time.monotonic() < until:
+            batch = texts[i % len(texts) : i % len(texts) + 4] or texts[:4]
+            start = time.perf_counter()
+            answer = await c.post(url, json={"model": "bench", "input": batch})
+            answer.raise_for_status()
+            latencies.append(time.perf_counter() - start)
+            i += 4
+
+
+async def abuser(url: str, body: bytes, headers: dict, until: float, statuses: collections.Counter):
+    async with httpx.AsyncClient(timeout=120, headers=headers) as c:
+        while time.monotonic() < until:
+            try:
+                answer = await c.post(url, content=body)
+                statuses[str(answer.status_code)] += 1
+            except httpx.TransportError as exc:  # counted, never hidden
+                statuses[type(exc).__name__] += 1
+
+
+async def sample_rss(server: Server, until: float, peak: list[float]) -> None:
+    while time.monotonic() < until:
+        peak[0] = max(peak[0], server.rss_mb())
+        await asyncio.sleep(0.05)
+
+
+async def phase(server: Server, texts: list[str], seconds: float, abuse: bool) -> tuple:
+    url = server.url
+    until = time.monotonic() + seconds
+    latencies: list[float] = []
+    anonymous: collections.Counter = collections.Counter()
+    greedy: collections.Counter = collections.Counter()
+    peak = [server.rss_mb()]
+    tasks = [keyed_client(url, texts[k * 50 :], until, latencies) for k in range(4)]
+    tasks.append(sample_rss(server, until, peak))
+    if abuse:
+        short = json.dumps({"model": "bench", "input": ["a short text"] * 2048}).encode()
+        flood = (short * (BODY // len(short) + 1))[:BODY]  # 16 MiB, never parsed
+        plain = {"content-type": "application/json"}
+        huge = json.dumps({"model": "bench", "input": "contrastive " * ((15 << 20) // 12)})
+        keyed = plain | {"Authorization": f"Bearer {KEY}"}
+        tasks += [abuser(url, flood, plain, until, anonymous) for _ in range(20)]
+        tasks += [abuser(url, huge.encode(), keyed, until, greedy) for _ in range(2)]
+    await asyncio.gather(*tasks)
+    return latencies, anonymous, greedy, peak[0]
+
+
+def p(latencies: list[float], q: int) -> float:
+    return statistics.quantiles(latencies, n=100)[q - 1] * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="all-minilm-l6-v2")
+    parser.add_argument("--seconds", type=float, default=20)
+    args = parser.parse_args()
+    texts = bench_texts(400)
+    command = [sys.executable, "-m", "cpt_core.cli", "serve", args.model, "--name", "bench"]
+    command += ["--port", "{port}"]
+    with Server(command, {"CPT_API_KEYS": KEY}, "/v1/embeddings", "cpt serve") as server:
+        asyncio.run(phase(server, texts, 3, abuse=False))  # warm-up
+        before = server.rss_mb()
+        alone, _, _, alone_peak = asyncio.run(phase(server, texts, args.seconds, abuse=False))
+        abused, anonymous, greedy, abused_peak = asyncio.run(
+            phase(server, texts, args.seconds, abuse=True)
+        )
+    print(f"{args.model}, 4 keyed clients x 4 texts, {args.seconds:.0f} s a phase")
+    print("| phase | keyed requests | p50 ms | p99 ms | p99 vs alone | abusive answers", end="")
+    print(" | peak RSS MB |")
+    print("|---|---:|---:|---:|---:|---|---:|")
+    base = p(alone, 99)
+    for name, lat, answers, peak in (
+        ("alone", alone, {}, alone_peak),
+        (
+            "abused",
+            abused,
+            {"keyless 16 MiB": anonymous, "keyed 15 MiB string": greedy},
+            abused_peak,
+        ),
+    ):
+        said = "; ".join(f"{who}: {dict(c)}" for who, c in answers.items()) or "-"
+        row = f"| {name} | {len(lat)} | {p(lat, 50):.0f} | {p(lat, 99):.0f} | "
+        print(row + f"{p(lat, 99) / base:.2f}x | {said} | {peak:.0f} |")
+    print(f"resident memory after warm-up: {before:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
