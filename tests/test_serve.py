@@ -20,6 +20,7 @@ from cpt_core.index.build import build_index
 from cpt_core.model.embedder import Embedder
 from cpt_core.model.encoders import load_encoder
 from cpt_core.pipeline.registry import ModelRecord, Registry
+from cpt_core.serve.backend import Backend
 from cpt_core.serve.dynamic_batching import Batcher, Item
 from cpt_core.serve.server import build_app
 from cpt_core.serve.settings import ServeSettings
@@ -588,7 +589,7 @@ def test_minilm_serves_through_the_same_path():
 
 
 def test_batches_respect_the_budget_and_never_mix_models():
-    batcher = Batcher(max_batch_tokens=40)
+    batcher = Batcher(Backend(), max_batch_tokens=40)
     a, b = object(), object()
     items = [Item(a, [0] * n, None) for n in (3, 20, 10, 10, 5)] + [Item(b, [0] * 4, None)]
     batches = batcher.batches(items)
@@ -618,12 +619,12 @@ def test_a_failing_text_fails_only_its_own_request(tiny_model):
     texts = [["fox"], ["the text that breaks the forward"], ["a lazy dog", "sum"]]
 
     async def three_clients():
-        batcher = Batcher(max_batch_tokens=4096)
+        batcher = Batcher(Backend(), max_batch_tokens=4096)
         consumer = asyncio.create_task(batcher.run())
         requests = [batcher.embed(encoder, encoder.tokenize(t, "document")) for t in texts]
         answers = await asyncio.gather(*requests, return_exceptions=True)
         consumer.cancel()
-        batcher.close()
+        batcher.backend.close()
         return answers
 
     fine, broken, also_fine = asyncio.run(three_clients())

@@ -1,9 +1,11 @@
-"""The HTTP layer: routes, authentication, errors in OpenAI's shape, metrics.
+"""The HTTP layer: the parts of serving wired together, and thin routes over them.
 
-It parses, checks and answers; a request takes its place in the queue (the batcher's permit)
-before it is tokenized, tokenizing runs on one worker thread (off the event loop), texts cut
-to their token cap by characters first, and embedding goes through the batcher, so no tensor
-is touched here.
+A request passes the parts in order, as in text-embeddings-inference's router: admission (the
+key and a cap on requests in flight, from the headers alone: admission.py), the body limit
+(body_limit.py), the route (parses and checks; names the model: holder.py), a permit in the
+queue (dynamic_batching.py), tokenization (tokenization.py), the batcher, then the backend's
+forward pass (backend.py). Answers and errors are OpenAI's shape (responses.py); no tensor is
+touched here.
 
     POST /v1/embeddings   OpenAI's embeddings API (+ `input_type`, `NAME:query` aliases)
     POST /v1/search       {"query", "k", "filter": {"ids": [...]}} -> hits from the index
@@ -11,8 +13,7 @@ is touched here.
     GET  /health          200 while a model is served; "status": ready | swapping
     GET  /metrics         Prometheus
 
-Keys and the concurrency cap are checked first, in the ASGI layer (admission.py); only /health
-(and /metrics with `public_metrics`) answers without a key.
+Only /health (and /metrics with `public_metrics`) answers without a key.
 """
 
 from __future__ import annotations
@@ -21,37 +22,24 @@ import asyncio
 import base64
 import contextlib
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import orjson
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from starlette.exceptions import HTTPException
 
 from cpt_core.model.delimiters import Side
-from cpt_core.model.encoders import TextEncoder
 from cpt_core.serve.admission import Admission
+from cpt_core.serve.backend import Backend
 from cpt_core.serve.body_limit import BodyLimit
-from cpt_core.serve.dynamic_batching import Batcher, BeyondCapacity, QueueFull
-from cpt_core.serve.errors import ApiError, error_body, status_message
+from cpt_core.serve.dynamic_batching import Batcher
+from cpt_core.serve.errors import ApiError
 from cpt_core.serve.follow import RegistryFollower
 from cpt_core.serve.holder import ModelHolder, Served
 from cpt_core.serve.metrics import CONTENT_TYPE, Metrics
 from cpt_core.serve.request_bodies import EmbeddingRequest, SearchRequest
+from cpt_core.serve.responses import answer_errors_in_openai_shape, json_response
 from cpt_core.serve.settings import ServeSettings
-
-TOKENIZE_SLICE = 64  # texts per turn on the tokenizer thread
-
-
-def json_response(payload: dict, status: int = 200, headers: dict | None = None) -> Response:
-    return Response(
-        orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY),
-        status_code=status,
-        media_type="application/json",
-        headers=headers,
-    )
+from cpt_core.serve.tokenization import Tokenization
 
 
 def create_app(
@@ -61,9 +49,10 @@ def create_app(
     follower: RegistryFollower | None = None,
 ) -> FastAPI:
     metrics = Metrics()
-    batcher = Batcher(settings.batch_tokens(), settings.queue_capacity, metrics.batch)
+    tokenization = Tokenization(settings.max_request_tokens)
+    backend = Backend()
+    batcher = Batcher(backend, settings.batch_tokens(), settings.queue_capacity, metrics.batch)
     metrics.track_queue(lambda: batcher.pending)
-    tokenizing = ThreadPoolExecutor(1, thread_name_prefix="cpt-tokenize")
 
     if follower is not None:
         metrics.track_follower(lambda: follower.errors)
@@ -79,8 +68,8 @@ def create_app(
         yield
         for task in tasks:
             task.cancel()
-        batcher.close()
-        tokenizing.shutdown(wait=False, cancel_futures=True)
+        backend.close()
+        tokenization.close()
 
     app = FastAPI(title="cpt", lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
@@ -107,69 +96,7 @@ def create_app(
         refused=lambda reason: metrics.refused.labels(reason).inc(),
     )
 
-    @app.exception_handler(ApiError)
-    async def api_error(_: Request, exc: ApiError):
-        return json_response(exc.body, exc.status, exc.headers)
-
-    @app.exception_handler(QueueFull)
-    async def queue_full(_: Request, exc: QueueFull):
-        return json_response(
-            error_body(429, str(exc), None, "queue_full"), 429, {"Retry-After": "1"}
-        )
-
-    @app.exception_handler(BeyondCapacity)
-    async def beyond_capacity(_: Request, exc: BeyondCapacity):
-        return json_response(error_body(400, str(exc), "input", "too_many_inputs"), 400)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError):
-        return json_response(validation_body(exc), 400)
-
-    @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException):
-        code = "not_found" if exc.status_code == 404 else None
-        message = exc.detail if isinstance(exc.detail, str) else status_message(exc.status_code)
-        return json_response(error_body(exc.status_code, message, None, code), exc.status_code)
-
-    @app.exception_handler(Exception)
-    async def crashed(_: Request, exc: Exception):
-        message = f"the server failed: {type(exc).__name__}: {exc}"[:500]
-        return json_response(error_body(500, message, None, "internal_error"), 500)
-
-    async def tokenize(encoder: TextEncoder, inputs: list, side: Side) -> list[list[int]]:
-        """Texts go to the tokenizer thread a slice at a time, so requests that arrive together
-        take turns there, and tokenizing stops once a request passes its token limit."""
-        loop = asyncio.get_running_loop()
-        if isinstance(inputs[0], str):
-            sequences: list[list[int]] = []
-            for start in range(0, len(inputs), TOKENIZE_SLICE):
-                texts = inputs[start : start + TOKENIZE_SLICE]
-                sequences += await loop.run_in_executor(tokenizing, encoder.tokenize, texts, side)
-                counted(sequences)
-            return sequences
-        for i, ids in enumerate(inputs):
-            bad = next((t for t in ids if not 0 <= t < encoder.vocab_size), None)
-            if bad is not None:
-                raise ApiError(
-                    400,
-                    f"input[{i}] holds token id {bad}, outside the served model's vocabulary "
-                    f"(0..{encoder.vocab_size - 1})",
-                    "input",
-                    "invalid_token_id",
-                )
-        return [encoder.wrap(ids, side) for ids in inputs]
-
-    def counted(sequences: list[list[int]]) -> int:
-        tokens = sum(len(s) for s in sequences)
-        if tokens > settings.max_request_tokens:
-            raise ApiError(
-                400,
-                f"this request holds {tokens} tokens; the limit is "
-                f"{settings.max_request_tokens} per request",
-                "input",
-                "too_many_tokens",
-            )
-        return tokens
+    answer_errors_in_openai_shape(app)
 
     @app.post("/v1/embeddings")
     async def embeddings(body: EmbeddingRequest):
@@ -185,8 +112,7 @@ def create_app(
                 "unsupported_dimensions",
             )
         with batcher.permit(len(body.input)):
-            sequences = await tokenize(served.encoder, body.input, side)
-            tokens = counted(sequences)
+            sequences, tokens = await tokenization(served.encoder, body.input, side)
             vectors = await batcher.embed(served.encoder, sequences)
         data = [
             {"object": "embedding", "index": i, "embedding": encoded(v, body.encoding_format)}
@@ -211,8 +137,7 @@ def create_app(
                 "index_not_found",
             )
         with batcher.permit(1):
-            sequences = await tokenize(index.encoder, [body.query], "query")
-            tokens = counted(sequences)
+            sequences, tokens = await tokenization(index.encoder, [body.query], "query")
             vectors = await batcher.embed(index.encoder, sequences)
         within = index.rows_of(body.filter.ids) if body.filter else None
         (hits,) = await asyncio.to_thread(index.search_vectors, vectors, body.k, within)
@@ -290,20 +215,3 @@ def encoded(vector: np.ndarray, encoding_format: str):
     if encoding_format == "base64":
         return base64.b64encode(vector.astype("<f4").tobytes()).decode("ascii")
     return vector.astype(np.float32).tolist()
-
-
-def validation_body(exc: RequestValidationError) -> dict:
-    """One message for the first problem, naming the field (OpenAI's style), never FastAPI's
-    default 422 {"detail": [...]}."""
-    first = exc.errors()[0]
-    location = [str(p) for p in first.get("loc", ()) if p != "body"]
-    if first.get("type") == "json_invalid":
-        return error_body(
-            400, "We could not parse the JSON body of your request.", None, "invalid_json"
-        )
-    message = str(first.get("msg", "invalid request")).removeprefix("Value error, ")
-    if first.get("type") == "missing":
-        message = f"you must provide a {'.'.join(location)} parameter"
-    elif location:
-        message = f"{'.'.join(location)}: {message}"
-    return error_body(400, message, location[0] if location else None, "invalid_request")

@@ -4,9 +4,8 @@ Requests put their tokenized inputs on one bounded queue and wait. The consumer 
 queued (first come, first served, up to 16 batches' worth at a time), groups it by model
 (a request is embedded by the model it arrived under, so none mixes models during a swap),
 sorts each group by length and cuts it into batches whose padded cost (longest x count) stays
-under the token budget. The forward pass runs in a worker thread, off the event loop, on
-widths rounded up to a multiple of 16 tokens: the CPU kernels keep a plan per shape, and a
-server that sees every width keeps making new ones (and growing).
+under the token budget, and hands each batch to the backend (backend.py: the forward pass,
+off the event loop).
 
 Capacity counts texts that are being tokenized, queued or embedded. A request takes its permit
 (`permit`) before it is tokenized, as text-embeddings-inference does: one that would pass the
@@ -21,18 +20,15 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from cpt_core.model.encoders import TextEncoder
 from cpt_core.model.token_batches import CPU_BATCH_TOKENS, token_batches
-from cpt_core.serve.memory import release_free_memory
+from cpt_core.serve.backend import Backend
 
 WINDOW_BATCHES = 16  # a window sorts up to this many batches' worth of tokens together
-PAD_TO = 16  # widths rounded up to a multiple: few distinct shapes, few cached kernel plans
-TRIM_EVERY = 5.0  # seconds between returning freed heap pages (memory.py)
 
 
 class QueueFull(Exception):
@@ -63,17 +59,18 @@ class Item:
 class Batcher:
     def __init__(
         self,
+        backend: Backend,
         max_batch_tokens: int = CPU_BATCH_TOKENS,
         capacity: int = 8192,
         on_batch: Callable[[int, int], None] | None = None,
     ):
+        self.backend = backend
         self.max_batch_tokens = max_batch_tokens
         self.capacity = capacity
         self.pending = 0
         self.on_batch = on_batch or (lambda texts, tokens: None)
         self._queue: deque[Item] = deque()
         self._ready = asyncio.Event()
-        self._forward = ThreadPoolExecutor(1, thread_name_prefix="cpt-forward")
 
     @contextlib.contextmanager
     def permit(self, texts: int) -> Iterator[None]:
@@ -100,8 +97,6 @@ class Batcher:
 
     async def run(self) -> None:
         """The consumer: forever take a window of the queue and embed it batch by batch."""
-        loop = asyncio.get_running_loop()
-        trimmed = loop.time()
         while True:
             await self._ready.wait()
             window = self._take_window()
@@ -109,9 +104,7 @@ class Batcher:
                 self._ready.clear()
             for batch in self.batches(window):
                 await self._embed_batch(batch)
-            if loop.time() - trimmed > TRIM_EVERY:
-                await loop.run_in_executor(self._forward, release_free_memory)
-                trimmed = loop.time()
+            await self.backend.trim_when_due()
 
     def _take_window(self) -> list[Item]:
         window, tokens = [], 0
@@ -151,14 +144,8 @@ class Batcher:
 
     async def _forward_pass(self, items: list[Item]) -> None:
         sequences = [item.ids for item in items]
-        loop = asyncio.get_running_loop()
-        vectors = await loop.run_in_executor(
-            self._forward, items[0].encoder.embed_ids, sequences, PAD_TO
-        )
+        vectors = await self.backend.embed(items[0].encoder, sequences)
         self.on_batch(len(items), sum(len(s) for s in sequences))
         for item, vector in zip(items, vectors, strict=True):
             if not item.future.done():
                 item.future.set_result(vector)
-
-    def close(self) -> None:
-        self._forward.shutdown(wait=False, cancel_futures=True)
