@@ -9,7 +9,12 @@ PY=${PYTHON:-python3}
 stamp=.venv/.cpt-setup-$(cat requirements.lock requirements-mteb.lock pyproject.toml | sha256sum | cut -c1-16)
 if [ -f "$stamp" ]; then exit 0; fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@" 2>&1 | grep -v "^WARNING: Location" || true; }
+# pip's own exit status decides (pipefail: a failed install fails set-up, prints pip's error and
+# leaves no stamp); only the "Location ... is ignored" warnings of an extra index are filtered
+pip() {
+  .venv/bin/python -m pip --disable-pip-version-check -q "$@" 2>&1 \
+    | { grep -v "^WARNING: Location" || true; }
+}
 echo "[setup] installing torch==2.13.0" >&2
 pip install torch==2.13.0
 echo "[setup] installing pinned dependencies (requirements.lock, requirements-mteb.lock)" >&2
