@@ -27,7 +27,7 @@ import torch
 CpuBf16 = Literal["native", "onednn", "emulated"]
 
 # Names as torch.cpu.get_capabilities() spells them; /proc/cpuinfo drops the underscores in
-# avx512_bw/vl/dq only (torch builds before 2.12, such as GPU images, lack the probe).
+# avx512_bw/vl/dq only (read where an older torch build lacks the probe).
 _CPUINFO_NAMES = {"avx512_bw": "avx512bw", "avx512_vl": "avx512vl", "avx512_dq": "avx512dq"}
 
 
