@@ -21,13 +21,15 @@ def file_digest(path: Path) -> str:
 
 
 def folder_files(folder: Path) -> list[Path]:
-    """Every file under `folder`, at any depth, in a stable order; hidden ones (`.git*`,
-    `.cache/`, staging folders) left out."""
-    return sorted(
-        path
-        for path in folder.rglob("*")
-        if path.is_file() and not any(p.startswith(".") for p in path.relative_to(folder).parts)
-    )
+    """Every file under `folder`, at any depth, in a stable order."""
+    return sorted(path for path in folder.rglob("*") if path.is_file())
+
+
+def _encodes(file: Path, folder: Path) -> bool:
+    """Whether a file of a model folder can change how it encodes: not a description of where
+    it came from, nor a hidden file (`.gitattributes`, `.cache/`, staging folders)."""
+    parts = file.relative_to(folder).parts
+    return file.name not in NOT_THE_MODEL and not any(p.startswith(".") for p in parts)
 
 
 def tree_digest(location: str) -> str:
@@ -48,9 +50,7 @@ def weights_digest(location: str, setting: list) -> str:
     a hub id, which has no folder here, by its name."""
     digest = hashlib.sha256(json.dumps(setting, sort_keys=True).encode())
     folder = Path(location)
-    files = (
-        [f for f in folder_files(folder) if f.name not in NOT_THE_MODEL] if folder.is_dir() else []
-    )
+    files = [f for f in folder_files(folder) if _encodes(f, folder)] if folder.is_dir() else []
     if not files:
         digest.update(location.encode())
     for file in files:
