@@ -57,7 +57,7 @@ def test_each_cpu_gets_its_bf16_level(cpu, level):
 )
 def test_the_precision_default_and_packing_agree_on_every_cpu(cpu, monkeypatch):
     """bf16 by default only where it is fast, and there packing is possible too."""
-    monkeypatch.setattr(cpt_core.model.bf16, "_probed", lambda: cpu)
+    monkeypatch.setattr(cpt_core.model.bf16, "_capabilities", lambda: cpu)
     assert native_bf16("cpu") == (cpu in (COOPER_LAKE, SAPPHIRE_RAPIDS))
     assert onednn_bf16("cpu") == (cpu is not AVX2_EPYC)
     assert native_bf16("cuda") and not onednn_bf16("cuda")
@@ -108,7 +108,7 @@ def test_a_packed_embedder_gives_the_plain_ones_vectors(tiny_model):
 
 def test_a_cpu_without_onednn_bf16_keeps_bf16_layers_plain(tiny_model, monkeypatch):
     """The fallback: nothing packed, and a bf16 Embedder gives exactly the unpacked vectors."""
-    monkeypatch.setattr(cpt_core.model.bf16, "_probed", lambda: AVX2_EPYC)
+    monkeypatch.setattr(cpt_core.model.bf16, "_capabilities", lambda: AVX2_EPYC)
     model = nn.Sequential(nn.Linear(8, 8)).to(torch.bfloat16)
     assert pack_linears(model) == 0 and type(model[0]) is nn.Linear
     texts = ["a", "a much longer text than the others here", "b c d"]

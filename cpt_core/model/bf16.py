@@ -31,6 +31,7 @@ CpuBf16 = Literal["native", "onednn", "emulated"]
 _CPUINFO_NAMES = {"avx512_bw": "avx512bw", "avx512_vl": "avx512vl", "avx512_dq": "avx512dq"}
 
 
+@cache
 def _capabilities() -> dict[str, bool]:
     probe = getattr(torch.cpu, "get_capabilities", None)
     if probe is not None:
@@ -46,7 +47,7 @@ def _capabilities() -> dict[str, bool]:
 def cpu_bf16_level(capabilities: dict[str, bool] | None = None) -> CpuBf16:
     """This CPU's bf16 level (see the module's docstring); `capabilities` for a CPU described
     rather than probed."""
-    has = (capabilities if capabilities is not None else _probed()).get
+    has = (capabilities if capabilities is not None else _capabilities()).get
     if has("avx512_bf16") or has("amx_bf16"):
         return "native"
     if has("avx512_bw") and has("avx512_vl") and has("avx512_dq"):
@@ -54,11 +55,6 @@ def cpu_bf16_level(capabilities: dict[str, bool] | None = None) -> CpuBf16:
     if has("avx_ne_convert") or has("bf16"):
         return "onednn"
     return "emulated"
-
-
-@cache
-def _probed() -> dict[str, bool]:
-    return _capabilities()
 
 
 def native_bf16(device: str) -> bool:

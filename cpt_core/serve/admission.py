@@ -18,6 +18,7 @@ from collections.abc import Callable
 import orjson
 
 from cpt_core.serve.api_keys import authorised
+from cpt_core.serve.body_limit import declared_within
 from cpt_core.serve.errors import error_body
 
 NO_KEY = "You didn't provide an API key: send Authorization: Bearer KEY"
@@ -50,8 +51,7 @@ class Admission:
         authorization = (
             headers[b"authorization"].decode("latin-1") if b"authorization" in headers else None
         )
-        length = headers.get(b"content-length", b"")
-        drained = length.isdigit() and int(length) <= self.max_body_bytes
+        drained = declared_within(headers.get(b"content-length"), self.max_body_bytes)
         if not authorised(authorization, self.keys):
             message = WRONG_KEY if authorization else NO_KEY
             await self._refuse(send, drained, 401, message, "invalid_api_key")

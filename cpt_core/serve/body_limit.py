@@ -22,7 +22,7 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+        if declared is not None and not declared_within(declared, self.max_bytes):
             await self._refuse(send)
             return
         chunks, size, more = [], 0, True
@@ -53,3 +53,8 @@ class BodyLimit:
         headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
+
+
+def declared_within(declared: bytes | None, max_bytes: int) -> bool:
+    """Whether a Content-Length header declares a body of at most `max_bytes`."""
+    return declared is not None and declared.isdigit() and int(declared) <= max_bytes
