@@ -46,6 +46,8 @@ class SearchIndex:
         self._rows: dict[str, int] | None = None
         if self.index.ntotal != len(self.ids) or self.index.d != self.meta.dimension:
             raise CptError(f"{folder}: index.faiss and ids.parquet/meta.json disagree; rebuild it")
+        if isinstance(self.index, faiss.IndexIVF):
+            self.index.make_direct_map()  # filtered searches reconstruct rows (_score_exactly)
         self.encoder = encoder or load_encoder(self.meta.model, self.meta.max_length)
         if self.encoder.space != self.meta.model_identity:
             raise CptError(
@@ -95,8 +97,6 @@ class SearchIndex:
         restricted to a few rows visits few of them and returns fewer than k hits (0-3 of 5
         were measured on HNSW and IVF-PQ); their stored vectors (PQ-coded ones as the index
         holds them) are few enough to score all."""
-        if isinstance(self.index, faiss.IndexIVF) and self.index.direct_map.no():
-            self.index.make_direct_map()  # once: reconstructing by row needs it
         stored = self.index.reconstruct_batch(within).astype(np.float32)
         scores = queries @ stored.T
         depth = min(k, len(within))

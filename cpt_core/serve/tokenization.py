@@ -30,13 +30,15 @@ class Tokenization:
         """Each input's ids, wrapped for `side`, and how many tokens they hold."""
         if not isinstance(inputs[0], str):
             sequences = [encoder.wrap(ids, side) for ids in self._in_vocabulary(encoder, inputs)]
-            return sequences, self._counted(sequences)
+            return sequences, self._counted(0, sequences)
         loop = asyncio.get_running_loop()
         sequences: list[list[int]] = []
+        tokens = 0
         for start in range(0, len(inputs), SLICE):
             texts = inputs[start : start + SLICE]
-            sequences += await loop.run_in_executor(self._thread, encoder.tokenize, texts, side)
-            tokens = self._counted(sequences)
+            done = await loop.run_in_executor(self._thread, encoder.tokenize, texts, side)
+            sequences += done
+            tokens = self._counted(tokens, done)
         return sequences, tokens
 
     @staticmethod
@@ -53,8 +55,9 @@ class Tokenization:
                 )
         return inputs
 
-    def _counted(self, sequences: list[list[int]]) -> int:
-        tokens = sum(len(s) for s in sequences)
+    def _counted(self, before: int, sequences: list[list[int]]) -> int:
+        """The request's tokens so far, `before` plus these; refused past the limit."""
+        tokens = before + sum(len(s) for s in sequences)
         if tokens > self.max_request_tokens:
             raise ApiError(
                 400,
