@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -13,7 +14,12 @@ import typer
 from cpt_core.errors import CptError
 from cpt_core.paths import REPO
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: a flag reads as a flag, not as <bool>
+)
 models_app = typer.Typer(no_args_is_help=True, help="Pretrained decoders: fetch and list.")
 pairs_app = typer.Typer(no_args_is_help=True, help="Build pair shards from existing data sets.")
 app.add_typer(models_app, name="models")
@@ -31,13 +37,37 @@ BEAM_PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 OWN_LOGGERS = ("cpt", "cpt_core", "beam_jobs", "flows")  # cpt's own progress, always shown
 
 
+def _version(shown: bool) -> None:
+    if shown:
+        from importlib.metadata import version
+
+        typer.echo(f"cpt {version('cpt')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def options(
     verbose: Annotated[
         bool, typer.Option("--verbose", help="Show libraries' INFO logs too (FAISS's loader...).")
     ] = False,
+    online: Annotated[
+        bool,
+        typer.Option(
+            "--online",
+            help="Let a model name that is no folder or catalogue name reach the Hugging Face "
+            "hub (offline by default, as HF_HUB_OFFLINE=1; HF_HUB_OFFLINE=0 does the same).",
+        ),
+    ] = False,
+    _: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
 ) -> None:
     """cpt: mine pairs, train embedding models on them, evaluate, index and serve them."""
+    # Offline unless asked: a misspelt model name otherwise becomes a hub look-up that
+    # retries for a minute and prints dozens of warnings. Set before any command imports
+    # huggingface_hub, which reads it once, at import.
+    os.environ["HF_HUB_OFFLINE"] = "0" if online else os.environ.get("HF_HUB_OFFLINE", "1")
     # Libraries talk at INFO (FAISS lists every CPU build it failed to load, as
     # ModuleNotFoundError): a newcomer reads that as a failure. Theirs only from WARNING up.
     logging.getLogger().setLevel(logging.INFO if verbose else logging.WARNING)
