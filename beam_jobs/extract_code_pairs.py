@@ -1,6 +1,6 @@
 """Beam job: (docstring, implementation) pairs from code repositories, with tree-sitter.
 
-    python -m beam_jobs.extract_code_pairs --input REPO [--input REPO ...] [--input_list FILE] \
+    python -m beam_jobs.extract_code_pairs --input REPO [--input REPO ...] [--input-list FILE] \
         --output DIR [--config configs/mine-code.yaml] [Beam pipeline options]
 
 A repository is a local folder, a git checkout (tracked files only) or a .tar.gz/.zip archive

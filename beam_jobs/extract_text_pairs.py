@@ -1,6 +1,6 @@
 """Beam job: pairs of adjacent passages from web crawls (WARC/WET), JSONL/Parquet and HTML.
 
-    python -m beam_jobs.extract_text_pairs --input CRAWL [--input ...] [--input_list warc.paths.gz]
+    python -m beam_jobs.extract_text_pairs --input CRAWL [--input ...] [--input-list warc.paths.gz]
         --output DIR [--config configs/mine-text.yaml] [Beam pipeline options]
 
 Stages: read each input record by record (damaged files are re-read tolerantly; every loss is a

@@ -17,7 +17,8 @@ GLOB_CHARS = set("*?[")
 
 
 def expand_inputs(paths: list[str], lists: list[str] = ()) -> list[str]:
-    """Every input location, globs expanded and sorted; an empty result is an error."""
+    """Every input location, globs expanded and sorted; an empty result, or one where no local
+    path exists, is an error."""
     wanted = list(paths)
     for listing in lists:
         wanted += read_list(listing)
@@ -31,7 +32,13 @@ def expand_inputs(paths: list[str], lists: list[str] = ()) -> list[str]:
         else:
             locations.append(path)
     if not locations:
-        raise CptError("no inputs: give --input PATH (repeatable) or --input_list FILE")
+        raise CptError("no inputs: give --input PATH (repeatable) or --input-list FILE")
+    missing = [path for path in locations if is_local(path) and not os.path.exists(path)]
+    if len(missing) == len(locations):  # some missing among others become dead letters
+        shown = ", ".join(missing[:3]) + (
+            f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        )
+        raise CptError(f"no input exists: {shown}")
     return locations
 
 

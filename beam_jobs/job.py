@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from beam_jobs.dataset import discard, read_manifest, refuse_existing, staging_for
 from beam_jobs.inputs import absolute, expand_inputs
-from beam_jobs.options import pipeline_options
+from beam_jobs.options import check_known, pipeline_options
 from beam_jobs.progress import Measure
 from beam_jobs.watch import Watch
 from cpt_core.config import load_preset
@@ -83,8 +83,11 @@ def job_main(doc: str, mine: Callable[..., Manifest], argv: list[str] | None) ->
     """`python -m beam_jobs.<job>`: the job's own options; everything else goes to Beam."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--input", action="append", default=[], help="input path (repeatable)")
-    parser.add_argument("--input_list", action="append", default=[], help="file of input paths")
+    parser.add_argument(
+        "--input-list", "--input_list", action="append", default=[], help="file of input paths"
+    )
     parser.add_argument("--output", required=True, help="dataset folder to create")
     parser.add_argument("--config", default=None, help="YAML preset (configs/mine-*.yaml)")
     args, beam_args = parser.parse_known_args(argv)
+    check_known(beam_args, own=tuple(parser._option_string_actions))
     return mine(args.input, args.input_list, args.output, args.config, beam_args=beam_args)

@@ -16,6 +16,7 @@ list (at most 128 inputs each, Beam's own default size); Beam's default alone wo
 
 from __future__ import annotations
 
+import difflib
 import math
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
@@ -41,6 +42,7 @@ def local_defaults() -> list[str]:
 def pipeline_options(beam_args: list[str], inputs: int = 1) -> PipelineOptions:
     """The user's options for a job of `inputs` inputs; with no runner named, the local
     defaults come first (later wins)."""
+    check_known(beam_args)
     if not any(a.startswith("--runner") for a in beam_args):
         return PipelineOptions(local_defaults() + list(beam_args))
     args = runner_named(list(beam_args))
@@ -52,6 +54,32 @@ def pipeline_options(beam_args: list[str], inputs: int = 1) -> PipelineOptions:
             partitions = max(threads, math.ceil(inputs / PARTITION_SIZE))
             options = PipelineOptions([*args, f"--dask_npartitions={min(partitions, inputs)}"])
     return options
+
+
+def check_known(beam_args: list[str], own: tuple[str, ...] = ()) -> None:
+    """Refuse an option no Beam options class defines: Beam itself only warns and drops it,
+    so a typo (`--runer`, or cpt's own `--input-list` spelt Beam's way) would run with the
+    default. The nearest name is suggested among Beam's and the caller's own options."""
+    flags = beam_flags(dask=any("dask" in arg.lower() for arg in beam_args))
+    for arg in beam_args:
+        flag = arg.partition("=")[0]
+        if flag.startswith("--") and flag not in flags:
+            near = difflib.get_close_matches(flag, [*own, *flags], n=1, cutoff=0.6)
+            hint = f"did you mean {near[0]}?" if near else "neither cpt nor Beam has it"
+            raise CptError(f"unknown option {flag}; {hint}")
+
+
+def beam_flags(dask: bool = False) -> set[str]:
+    """Every option string Beam's registered options classes define (the DaskRunner's are
+    registered only once its module is imported)."""
+    if dask:
+        from apache_beam.runners.dask.dask_runner import DaskOptions  # noqa: F401
+
+    flags: set[str] = set()
+    PipelineOptions([]).get_all_options(
+        add_extra_args_fn=lambda parser: flags.update(parser._option_string_actions)
+    )
+    return flags
 
 
 def runner_named(beam_args: list[str]) -> list[str]:

@@ -35,7 +35,7 @@ import numpy as np
 from cpt_core.data.jsonl import read_jsonl
 from cpt_core.model.encoders import load_encoder
 from cpt_core.paths import REPO, shared_data
-from cpt_core.pretrained.load import resolve
+from cpt_core.pretrained.reference import resolve
 from cpt_core.train.launch import free_port
 
 INFINITY = REPO / ".venv-infinity" / "bin" / "infinity_emb"

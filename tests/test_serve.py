@@ -668,4 +668,4 @@ def test_cpt_serve_command_end_to_end(tiny_model, tmp_path):
         timeout=120,
         env=_env({}),
     )
-    assert bad.returncode == 2 and "bad serve setting" in bad.stderr
+    assert bad.returncode == 2 and "invalid value for 'queue_capacity'" in bad.stderr

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from cpt_core.config import Strict, load_preset
+from cpt_core.errors import CptError
 from cpt_core.eval.senteval import TASKS
 from cpt_core.paths import REPO, repo_path, shared_data
 
@@ -100,8 +101,13 @@ class EvalData(Strict):
 
 def profile_path(profile: str) -> Path:
     """`quick` or `full` name configs/eval-NAME.yaml; anything ending in .yaml is a file."""
-    named = not profile.endswith((".yaml", ".yml"))
-    return REPO / "configs" / f"eval-{profile}.yaml" if named else repo_path(profile)
+    if profile.endswith((".yaml", ".yml")):
+        return repo_path(profile)
+    path = REPO / "configs" / f"eval-{profile}.yaml"
+    if not path.is_file():
+        names = sorted(p.stem.removeprefix("eval-") for p in path.parent.glob("eval-*.yaml"))
+        raise CptError(f"no eval profile '{profile}'; profiles: {', '.join(names)}, or a YAML file")
+    return path
 
 
 def load_profile(profile: str, overrides: dict | None = None) -> EvalProfile:

@@ -12,7 +12,7 @@ from cpt_core.eval.report import family_tables
 from cpt_core.model.embedder import Embedder
 from cpt_core.paths import repo_path
 from cpt_core.pipeline.registry import REGISTRY_NAME, Registry
-from cpt_core.pretrained.load import resolve
+from cpt_core.pretrained.reference import resolve
 
 
 def model_card(reference: str, embedder: Embedder, name: str) -> str:

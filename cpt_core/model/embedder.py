@@ -24,7 +24,8 @@ from cpt_core.model.encoder import Encoder
 from cpt_core.model.folder import CptMeta, read_meta
 from cpt_core.model.packed_linear import pack_linears
 from cpt_core.model.token_batches import default_batch_tokens, token_batches
-from cpt_core.pretrained.load import load_backbone, resolve
+from cpt_core.pretrained.load import load_backbone
+from cpt_core.pretrained.reference import resolve
 
 
 class Embedder:

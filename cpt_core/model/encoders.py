@@ -28,7 +28,7 @@ from cpt_core.model.packed_linear import pack_linears
 from cpt_core.pretrained.catalogue import CATALOGUE
 from cpt_core.pretrained.digest import weights_digest, with_precision
 from cpt_core.pretrained.fetch import fetch
-from cpt_core.pretrained.load import resolve
+from cpt_core.pretrained.reference import resolve
 
 
 class TextEncoder(Protocol):

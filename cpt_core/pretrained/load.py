@@ -13,26 +13,7 @@ from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTo
 from transformers.utils import logging as hf_logging
 
 from cpt_core.errors import CptError
-from cpt_core.pretrained.cache import is_complete, model_dir
-from cpt_core.pretrained.catalogue import CATALOGUE
-
-
-def resolve(reference: str | Path) -> str:
-    """Turn a catalogue name into its cached folder; check folders; pass hub ids through."""
-    reference = str(reference)
-    path = Path(reference).expanduser()
-    if path.exists():
-        if not path.is_dir() or not (path / "config.json").is_file():
-            raise CptError(f"{path} is not a model folder (no config.json)")
-        return str(path)
-    if reference in CATALOGUE:
-        folder = model_dir(reference)
-        if not is_complete(folder):
-            raise CptError(
-                f"model '{reference}' is not fetched yet; run: cpt models fetch {reference}"
-            )
-        return str(folder)
-    return reference
+from cpt_core.pretrained.reference import resolve
 
 
 def load_backbone(

@@ -17,26 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cpt_core.errors import CptError
-from cpt_core.paths import repo_path
-from cpt_core.pipeline.registry import REGISTRY_NAME, Registry
+from cpt_core.pipeline.registry import current_source
 from cpt_core.serve.holder import ModelHolder, Served
 
 log = logging.getLogger("cpt.serve")
-
-
-def current_source(run_dir: Path) -> tuple[str, str | None]:
-    """The registry's current (model, index), paths resolved as the pipeline wrote them."""
-    path = Path(run_dir) / REGISTRY_NAME
-    if not path.is_file():
-        raise CptError(f"{run_dir} has no {REGISTRY_NAME}; run the pipeline (make run) first")
-    try:
-        current = Registry.read(run_dir).current
-    except ValueError as exc:
-        raise CptError(f"{path} is not a valid registry: {str(exc).splitlines()[0]}") from exc
-    if current is None:
-        raise CptError(f"{path} names no current model yet; the pipeline has not kept one")
-    index = str(repo_path(current.index)) if current.index else None
-    return str(repo_path(current.model)), index
 
 
 class RegistryFollower:

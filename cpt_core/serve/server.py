@@ -14,9 +14,10 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from cpt_core.errors import CptError
+from cpt_core.pipeline.registry import current_source
 from cpt_core.serve.api_keys import check_bind
 from cpt_core.serve.app import create_app
-from cpt_core.serve.follow import RegistryFollower, current_source
+from cpt_core.serve.follow import RegistryFollower
 from cpt_core.serve.holder import ModelHolder, load_served
 from cpt_core.serve.settings import ServeSettings
 

@@ -11,7 +11,7 @@ from transformers import AutoTokenizer
 from cpt_core.errors import CptError
 from cpt_core.pretrained.catalogue import CATALOGUE
 from cpt_core.pretrained.fetch import fetch
-from cpt_core.pretrained.load import resolve
+from cpt_core.pretrained.reference import resolve
 
 
 def tokenizer_json(reference: str) -> str:
