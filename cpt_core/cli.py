@@ -113,6 +113,37 @@ def pairs_beir(
     typer.echo(f"{manifest.counts['rows']} pairs -> {out}")
 
 
+@pairs_app.command("nli")
+def pairs_nli(
+    files: Annotated[list[Path], typer.Argument(help="SNLI/MultiNLI or triplet jsonl (.gz too).")],
+    out: Annotated[Path, typer.Option(help="Dataset folder to create.")],
+    split: Annotated[str, typer.Option(help="Split the pairs are written as.")] = "train",
+) -> None:
+    """(sentence, entailed sentence) pairs, each with its contradiction as a hard negative,
+    from SNLI/MultiNLI jsonl as released; or any jsonl of {query, positive, negatives}. For
+    configs/nli-finetune.yaml."""
+    from cpt_core.data.nli import nli_pairs
+    from cpt_core.data.writer import write_dataset
+
+    for path in files:
+        if not path.is_file():
+            raise CptError(f"input file not found: {path}")
+    skipped: dict[str, int] = {}
+    rows = nli_pairs(files, split, skipped)
+    manifest = write_dataset(
+        rows,
+        out,
+        kind="text",
+        inputs=[str(f) for f in files],
+        config={"split": split},
+        extra_counts={"skipped": skipped},  # filled as the writer reads the rows
+    )
+    unused = ", ".join(f"{n} {reason}" for reason, n in sorted(skipped.items()))
+    typer.echo(
+        f"{manifest.counts['rows']} pairs -> {out}" + (f" (not used: {unused})" if unused else "")
+    )
+
+
 InputOption = Annotated[
     list[str] | None, typer.Option(metavar="PATH", help="Input path or glob (repeatable).")
 ]
@@ -195,6 +226,14 @@ def train(
     stop_after: Annotated[
         int | None, typer.Option(help="Checkpoint and stop at this step (resume later).")
     ] = None,
+    continue_from: Annotated[
+        str | None,
+        typer.Option(
+            metavar="MODEL",
+            help="Start from this cpt model (a run's model folder, or a pipeline run folder: "
+            "its current model) instead of the preset's base: weights, delimiters, temperature.",
+        ),
+    ] = None,
     set_: TrainSet = None,
 ) -> None:
     """Contrastive training (torchrun-aware: launch with torchrun for several devices)."""
@@ -203,10 +242,13 @@ def train(
     if config is not None and not config.is_file():
         raise CptError(f"config file not found: {config}")
     resolve_shards(pairs)  # before torch is imported: a wrong path fails at once
+    start = _model(continue_from) if continue_from else None
+    from cpt_core.train.config import continue_from as start_from
     from cpt_core.train.config import load_config
     from cpt_core.train.trainer import train as run
 
     overrides = dict(_parse_override(item) for item in set_ or [])
+    overrides |= start_from(start) if start else {}
     cfg = load_config(config, **overrides)
     model = run(
         cfg,
@@ -459,21 +501,30 @@ def pipeline(
     mine_only: Annotated[
         bool, typer.Option(help="Stop after mining and combining: the corpus alone, on CPUs.")
     ] = False,
+    warm_start: Annotated[
+        bool,
+        typer.Option(
+            help="Train from the run's current model, not the preset's base (retraining after "
+            "inputs were added: unchanged stages stay cache hits)."
+        ),
+    ] = False,
 ) -> None:
     """The end-to-end pipeline under Prefect: mine, combine, train, index, evaluate, report.
     Uses the server at PREFECT_API_URL, else starts a temporary local one (SQLite)."""
-    import os
+    from cpt_core.pipeline.config import check_shared_data, load_pipeline
 
+    overrides = dict(_parse_override(item) for item in set_ or [])
+    chosen = load_pipeline(str(preset), overrides)
+    check_shared_data(chosen, evaluate=not mine_only)  # before Prefect starts a server
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
     from flows.mining import mining
     from flows.pipeline import pipeline as run
 
-    overrides = dict(_parse_override(item) for item in set_ or [])
     if mine_only:  # not announced: nothing is trained on it here
         summary = mining(str(preset), overrides, announce=False)
     else:
-        summary = run(str(preset), overrides)
+        summary = run(str(preset), overrides, warm_start)
     for name, path in summary.items():
         typer.echo(f"{name:<11} {path}")
 

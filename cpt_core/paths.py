@@ -22,5 +22,8 @@ def shared_data(*parts: str) -> Path:
     root = Path(os.environ.get("CPT_DATA", REPO.parent / "shared" / "data"))
     path = root.joinpath(*parts)
     if not path.exists():
-        raise CptError(f"{path} not found; set CPT_DATA to the folder holding the shared data sets")
+        raise CptError(
+            f"{path} not found: the evaluation and crawl sets are read from ../shared/data "
+            "beside the checkout, or from $CPT_DATA (README, 'Data', lists them)"
+        )
     return path

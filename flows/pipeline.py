@@ -19,16 +19,25 @@ from flows.training import train_and_evaluate
 
 
 @flow(name="cpt-pipeline", log_prints=True)
-def pipeline(preset: str = "configs/pipeline-demo.yaml", overrides: dict | None = None) -> dict:
+def pipeline(
+    preset: str = "configs/pipeline-demo.yaml",
+    overrides: dict | None = None,
+    warm_start: bool = False,
+) -> dict:
+    """`warm_start`: training continues from the run's current model (flows/training.py)."""
     mined = mining(preset, overrides, announce=False)  # trained on right here, not announced
-    trained = train_and_evaluate(mined["dataset"], mined.get("code_pairs"), preset, overrides)
+    trained = train_and_evaluate(
+        mined["dataset"], mined.get("code_pairs"), preset, overrides, warm_start
+    )
     return mined | trained
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="configs/pipeline-demo.yaml")
-    return pipeline(parser.parse_args(argv).preset)
+    parser.add_argument("--warm-start", action="store_true", help="continue the current model")
+    args = parser.parse_args(argv)
+    return pipeline(args.preset, warm_start=args.warm_start)
 
 
 if __name__ == "__main__":

@@ -21,16 +21,17 @@ from cpt_core.text.config import TextMiningConfig
 from cpt_core.train.config import load_config
 
 
-def cpt(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def cpt(*args: str, cwd: Path | None = None, **extra: str) -> subprocess.CompletedProcess:
     """`cpt ARGS` with Python's import log on, so a test can see what was imported."""
     env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}  # the CLI's own default
+    env.update(extra)
     command = [sys.executable, "-X", "importtime", "-m", "cpt_core.cli", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, cwd=cwd)
 
 
-def refused(*args: str, cwd: Path | None = None) -> str:
+def refused(*args: str, cwd: Path | None = None, **extra: str) -> str:
     """The one error line of a refused command, checked to have come before torch."""
-    done = cpt(*args, cwd=cwd)
+    done = cpt(*args, cwd=cwd, **extra)
     assert done.returncode == 2, done.stderr[-2000:]
     assert not re.search(r"\|\s+torch$", done.stderr, re.MULTILINE), "torch was imported"
     said = [line for line in done.stderr.splitlines() if not line.startswith("import time:")]
@@ -141,3 +142,12 @@ def test_a_pipeline_run_folder_stands_for_its_current_model(tiny_model, tmp_path
     done = cpt("index", "search", "--index", str(run), "--k", "2", "--json", "fox")
     assert done.returncode == 0, done.stderr[-2000:]
     assert {hit["id"] for hit in json.loads(done.stdout)["hits"]} == {"d0", "d1"}
+
+
+def test_the_main_job_without_the_shared_data_fails_before_its_first_stage(tmp_path):
+    said = refused("pipeline", CPT_DATA=str(tmp_path), PREFECT_API_URL="http://127.0.0.1:9/api")
+    assert f"{tmp_path}/crawl not found" in said and "$CPT_DATA" in said
+    (tmp_path / "crawl").mkdir()  # the crawl alone is enough to mine; evaluating needs the rest
+    said = refused("pipeline", CPT_DATA=str(tmp_path), PREFECT_API_URL="http://127.0.0.1:9/api")
+    assert f"{tmp_path}/senteval not found" in said
+    assert not (tmp_path / "runs").exists()

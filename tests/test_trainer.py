@@ -284,3 +284,18 @@ def test_a_failed_background_write_is_raised_on_the_training_thread(tiny_model, 
     (tmp_path / "taken").write_text("a file where the checkpoint folder should be")
     with pytest.raises(OSError), Checkpointer(tmp_path / "taken", keep=2) as checkpointer:
         checkpointer.save(TrainState(1, BatcherState(), "x"), modules, optimizer, scheduler)
+
+
+def test_the_cli_continues_a_trained_model_on_new_pairs(tiny_model, pairs_dir, tmp_path):
+    first = train(tiny_config(tiny_model, **{"optim.max_steps": 2}), pairs_dir, tmp_path / "a")
+    settings = {"model.max_length": 24, "data.batch_size": 8, "data.chunk_size": 3}
+    sets = [f"--set={key}={value}" for key, value in {**settings, "optim.max_steps": 2}.items()]
+    command = [sys.executable, "-m", "cpt_core.cli", "train", "--pairs", str(pairs_dir)]
+    command += ["--out", str(tmp_path / "b"), "--continue-from", str(first), *sets]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    before = json.loads((first / "cpt.json").read_text())
+    after = json.loads((tmp_path / "b" / "model" / "cpt.json").read_text())
+    assert after["train_config"]["model"]["name"] == str(first)
+    assert after["train_config"]["loss"]["init_scale"] == pytest.approx(before["logit_scale"])
+    assert after["delimiters"] == before["delimiters"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 
 from cpt_core.config import Strict, load_preset
-from cpt_core.eval.profile import EvalData
-from cpt_core.paths import repo_path
+from cpt_core.eval.profile import EvalData, load_profile
+from cpt_core.paths import repo_path, shared_data
 from cpt_core.pipeline.beam_runner import BeamRunner
 
 
@@ -33,6 +33,18 @@ class PipelineConfig(Strict):
     eval_data: EvalData = EvalData()  # sets other than ../shared/data
     index_documents: int | None = 2000  # documents of the combined test split to index
     result_storage: str | None = None  # a Prefect storage block ("s3-bucket/cpt"); None: local
+
+
+def check_shared_data(config: PipelineConfig, evaluate: bool = True) -> None:
+    """Fail before the first stage, not after minutes of mining, when a set the run reads
+    from ../shared/data (or $CPT_DATA) is missing: the crawl samples an input names, and the
+    evaluation sets of its profile."""
+    for spec in (*config.code.inputs, *config.text.inputs):
+        if spec.startswith("shared:"):
+            shared_data(spec.removeprefix("shared:").partition("/")[0])
+    if evaluate:
+        profile = load_profile(config.eval_profile, config.eval_overrides)
+        config.eval_data.located(profile.families)
 
 
 def load_pipeline(preset: str, overrides: dict | None = None) -> PipelineConfig:

@@ -60,6 +60,7 @@ def train_stage(
     """Train on the dataset's train split, on every device there is; `init` continues from an
     earlier cpt model (its weights, delimiters and learned temperature) instead of the
     preset's base model."""
+    from cpt_core.train.config import continue_from
     from cpt_core.train.launch import train_on_devices
 
     with locked(out):
@@ -67,18 +68,8 @@ def train_stage(
         if (model / "config.json").is_file():
             return model
         if init is not None:
-            overrides = {**overrides, **warm_start(init)}
+            overrides = {**overrides, **continue_from(init)}
         return train_on_devices(repo_path(preset), overrides, dataset, out, devices)
-
-
-def warm_start(model: Path) -> dict:
-    from cpt_core.model.folder import read_meta
-
-    meta = read_meta(model)
-    if meta is None:
-        raise CptError(f"cannot continue training from {model}: it has no cpt.json")
-    start = {"model.name": str(model), "model.delimiters": meta.delimiters.model_dump()}
-    return start | ({"loss.init_scale": meta.logit_scale} if meta.logit_scale else {})
 
 
 def index_stage(model: Path, dataset: Path, documents: int | None, out: Path) -> Path:

@@ -10,8 +10,9 @@ from typing import Literal
 from pydantic import Field
 
 from cpt_core.config import Strict, load_preset
+from cpt_core.errors import CptError
 from cpt_core.model.delimiters import Delimiters
-from cpt_core.model.folder import CptMeta
+from cpt_core.model.folder import CptMeta, read_meta
 from cpt_core.train.precision import Precision
 
 
@@ -86,3 +87,13 @@ class TrainConfig(Strict):
 def load_config(path: str | Path | None = None, **overrides: object) -> TrainConfig:
     """Read a training preset (or the defaults) with dotted overrides like `optim.lr=1e-4`."""
     return load_preset(TrainConfig, path, **overrides)
+
+
+def continue_from(model: str | Path) -> dict:
+    """Overrides that start training from an earlier cpt model instead of the preset's base:
+    its weights, its delimiters and its learned temperature."""
+    meta = read_meta(Path(model))
+    if meta is None:
+        raise CptError(f"cannot continue training from {model}: it has no cpt.json")
+    start = {"model.name": str(model), "model.delimiters": meta.delimiters.model_dump()}
+    return start | ({"loss.init_scale": meta.logit_scale} if meta.logit_scale else {})
