@@ -8,7 +8,8 @@ export TOKENIZERS_PARALLELISM ?= false
 setup:
 	bash scripts/setup.sh
 
-run: setup
+run: setup  # the public data sets first (nothing to do where ../shared/data has them)
+	$(VENV)/cpt data fetch
 	$(VENV)/cpt pipeline
 
 serve: setup  # the demo run's current model (make run first) on http://127.0.0.1:8000/v1

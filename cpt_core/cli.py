@@ -28,6 +28,8 @@ index_app = typer.Typer(no_args_is_help=True, help="FAISS indexes: build from a 
 app.add_typer(index_app, name="index")
 mine_app = typer.Typer(no_args_is_help=True, help="Beam jobs that mine pairs from raw data.")
 app.add_typer(mine_app, name="mine")
+data_app = typer.Typer(no_args_is_help=True, help="The public data sets: list and fetch.")
+app.add_typer(data_app, name="data")
 PREFECT_DEFAULTS = {  # offline, quiet, and patient with a 2-core machine's server start
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",
@@ -96,6 +98,34 @@ def models_fetch(
     from cpt_core.pretrained.fetch import fetch
 
     typer.echo(fetch(name, force=force))
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """Each set: size, licence, source, and where it is (or 'not here')."""
+    from cpt_core.paths import data_roots
+    from cpt_core.sets.catalogue import SETS
+
+    for data_set in SETS.values():
+        found = [r for r in data_roots() if all((r / d).is_file() for d in data_set.outputs())]
+        where = str(found[0] / data_set.folder) if found else "not here: cpt data fetch"
+        typer.echo(f"{data_set.name:<9} {data_set.size() / 1e6:5.1f} MB  {data_set.what}")
+        typer.echo(f"{'':<9} {data_set.licence}; from {data_set.source}; {where}")
+
+
+@data_app.command("fetch")
+def data_fetch(
+    names: Annotated[
+        list[str] | None, typer.Argument(metavar="[SET]...", help="Sets to fetch; all by default.")
+    ] = None,
+) -> None:
+    """Download the public sets cpt reads (each pinned by commit and sha256) into $CPT_DATA,
+    else ~/.cache/cpt/data. A set already in ../shared/data or there is left as it is."""
+    from cpt_core.sets.fetch import fetch_sets
+
+    for fetched in fetch_sets(names or []):
+        state = "fetched" if fetched.downloaded else "present"
+        typer.echo(f"{fetched.name:<9} {state:<8} {fetched.folder}")
 
 
 @pairs_app.command("beir")

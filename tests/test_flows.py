@@ -439,3 +439,21 @@ def test_new_data_retrains_once_and_unchanged_data_never(two_runs, preset, worke
     assert judged.candidate.dataset in after.announced
     start = json.loads((Path(judged.candidate.model) / "cpt.json").read_text())["base_model"]
     assert start == before.current.model  # continued from the model that was current
+
+
+def test_the_pipeline_warm_starts_from_its_current_model_after_inputs_were_added(
+    two_runs, preset, tmp_path
+):
+    """`cpt pipeline --warm-start`: the recipe for retraining from the command line."""
+    from flows.pipeline import pipeline
+
+    config = yaml.safe_load(preset.read_text())
+    current = Registry.read(config["out"]).current.model
+    added = _repos(tmp_path / "added", prefix="extra")
+    inputs = {"code.inputs": [*config["code"]["inputs"], str(added / "*")]}
+    state = pipeline(str(preset), inputs, warm_start=True, return_state=True)
+    assert state.is_completed(), state
+    summary = state.result()
+    assert summary["dataset"] != two_runs[0].result()["dataset"]  # the added inputs were mined
+    start = json.loads((Path(summary["model"]) / "cpt.json").read_text())["base_model"]
+    assert start == current

@@ -62,7 +62,7 @@ class EvalProfile(Strict):
 
 
 class EvalData(Strict):
-    """Where the sets are; unset ones default to ../shared/data (or $CPT_DATA)."""
+    """Where the sets are; unset ones are the public sets (cpt_core/paths.py)."""
 
     senteval: Path | None = None
     stsb: Path | None = None  # the sts-test.csv file

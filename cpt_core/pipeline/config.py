@@ -36,9 +36,9 @@ class PipelineConfig(Strict):
 
 
 def check_shared_data(config: PipelineConfig, evaluate: bool = True) -> None:
-    """Fail before the first stage, not after minutes of mining, when a set the run reads
-    from ../shared/data (or $CPT_DATA) is missing: the crawl samples an input names, and the
-    evaluation sets of its profile."""
+    """Fail before the first stage, not after minutes of mining, when a public set the run
+    reads is missing (cpt_core/paths.py: where they are looked for): the crawl samples an
+    input names, and the evaluation sets of its profile."""
     for spec in (*config.code.inputs, *config.text.inputs):
         if spec.startswith("shared:"):
             shared_data(spec.removeprefix("shared:").partition("/")[0])

@@ -4,7 +4,8 @@
   package a repository of its own, so the by-repository split has a test part).
 - `debian:PACKAGE/SUBPATH`: a Debian package from the registry this machine reaches
   (`apt-get download`, unpacked with `dpkg-deb -x` into $CPT_HOME/corpora/PACKAGE, once).
-- `shared:PATH`: a path or glob under ../shared/data (or $CPT_DATA).
+- `shared:PATH`: a path or glob in the public data sets (cpt_core/paths.py: ../shared/data,
+  $CPT_DATA, or where `cpt data fetch` put them).
 - `warc:SOURCE`: the HTML pages of a folder (any source above, or a path) packed into one WARC
   file in $CPT_HOME/corpora/warc, once per version of the folder; the site is the Debian
   package, else the folder's name.
