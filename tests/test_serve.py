@@ -27,6 +27,8 @@ from cpt_core.serve.settings import ServeSettings
 from tests.conftest import make_tiny_model
 from tests.serving import LiveServer
 
+LIMIT = ServeSettings().max_body_bytes  # the default body limit
+
 TEXTS = [
     "Return the sum of two numbers.",
     "def add(a, b): return a + b",
@@ -306,19 +308,19 @@ def status_of(connection: socket.socket) -> int:
 
 
 def test_a_keyless_request_is_refused_before_its_body_is_read(tiny_model):
-    """The 401 comes from the headers alone: the server never waits for the 16 MiB."""
+    """The 401 comes from the headers alone: the server never waits for the body."""
     with serve(tiny_model, keys=["k-one"]) as live:
         for given in ("", "Authorization: Bearer wrong\r\n"):
-            with open_request(live, 16 << 20, given) as connection:
+            with open_request(live, LIMIT, given) as connection:
                 assert status_of(connection) == 401  # within the socket's 10 s, body unsent
 
 
-def test_keyless_clients_sending_16_mib_bodies_each_read_their_401(tiny_model):
+def test_keyless_clients_sending_bodies_at_the_limit_each_read_their_401(tiny_model):
     """Not a reset: a body of a declared length within the limit is dropped as it arrives, so
     the client that forgot its key learns why; a keyed client is answered meanwhile."""
     from concurrent.futures import ThreadPoolExecutor
 
-    flood = b'{"model": "tiny", "input": "' + b"x" * ((16 << 20) - 64) + b'"}'
+    flood = b'{"model": "tiny", "input": "' + b"x" * (LIMIT - 64) + b'"}'
     with serve(tiny_model, keys=["k-one"]) as live:
         url = f"{live.url}/v1/embeddings"
 

@@ -2,7 +2,7 @@
 
 The outermost layer of the server, as text-embeddings-inference takes a permit before any work.
 A request without a valid key gets its 401 from the headers alone: the body is never parsed or
-kept, so a keyless client cannot make the server buffer 16 MiB, parse JSON or tokenize. A body
+kept, so a keyless client cannot make the server buffer a body, parse JSON or tokenize. A body
 that declares a length within `max_body_bytes` is let through the connection and dropped as it
 arrives (uvicorn discards what no handler reads), so the client reads its 401 rather than a
 reset; any other (chunked, or larger) ends the connection. A request beyond
