@@ -19,9 +19,11 @@ serve-prefect: setup  # Prefect server + UI on :4200, infra/prefect.yaml's deplo
 	bash scripts/serve-prefect.sh
 
 demo: setup
+	$(VENV)/cpt data fetch scifact
 	$(VENV)/cpt demo
 
-test: setup
+test: setup  # the tests read the public sets too
+	$(VENV)/cpt data fetch
 	$(VENV)/ruff check .
 	$(VENV)/ruff format --check .
 	$(VENV)/python -m pytest -q -ra --durations=15

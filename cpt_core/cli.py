@@ -107,8 +107,8 @@ def data_list() -> None:
     from cpt_core.sets.catalogue import SETS
 
     for data_set in SETS.values():
-        found = [r for r in data_roots() if all((r / d).is_file() for d in data_set.outputs())]
-        where = str(found[0] / data_set.folder) if found else "not here: cpt data fetch"
+        found = data_set.found_in(data_roots())
+        where = str(found / data_set.folder) if found else "not here: cpt data fetch"
         typer.echo(f"{data_set.name:<9} {data_set.size() / 1e6:5.1f} MB  {data_set.what}")
         typer.echo(f"{'':<9} {data_set.licence}; from {data_set.source}; {where}")
 
@@ -278,7 +278,11 @@ def train(
     from cpt_core.train.trainer import train as run
 
     overrides = dict(_parse_override(item) for item in set_ or [])
-    overrides |= start_from(start) if start else {}
+    if start:
+        started = start_from(start)
+        if clash := sorted(started.keys() & overrides.keys()):
+            raise CptError(f"--continue-from sets {', '.join(clash)} itself; drop the --set")
+        overrides |= started
     cfg = load_config(config, **overrides)
     model = run(
         cfg,
@@ -489,7 +493,7 @@ def serve(
 
     overrides = dict(_parse_override(item) for item in set_ or [])
     given = {"host": host, "port": port, "public_metrics": public_metrics}
-    settings = load_preset(ServeSettings, None, **given, **overrides)
+    settings = load_preset(ServeSettings, None, **{**given, **overrides})
     keys = load_keys(api_key_file)
     if model and registry is None and (Path(model) / REGISTRY_NAME).is_file():
         registry, model = Path(model), None  # a run folder: its current model, followed
@@ -543,6 +547,9 @@ def pipeline(
     Uses the server at PREFECT_API_URL, else starts a temporary local one (SQLite)."""
     from cpt_core.pipeline.config import check_shared_data, load_pipeline
 
+    if warm_start and mine_only:
+        raise CptError("--warm-start trains; --mine-only does not: give one of them")
+
     overrides = dict(_parse_override(item) for item in set_ or [])
     chosen = load_pipeline(str(preset), overrides)
     check_shared_data(chosen, evaluate=not mine_only)  # before Prefect starts a server
@@ -572,13 +579,14 @@ def demo(
 
 def _model(reference: str) -> str:
     """A pipeline run folder stands for the model its registry holds now (the one a retrain
-    kept); anything else is checked here, before torch is imported, so a typo fails at once."""
+    kept); anything else is checked here, before torch is imported, so a typo fails at once
+    (and a catalogue name is fetched if it is not yet)."""
     from cpt_core.pipeline.registry import REGISTRY_NAME, current_source
-    from cpt_core.pretrained.reference import check
+    from cpt_core.pretrained.reference import ready
 
     if (Path(reference) / REGISTRY_NAME).is_file():
         return current_source(Path(reference))[0]
-    check(reference)
+    ready(reference)
     return reference
 
 

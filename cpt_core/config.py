@@ -26,8 +26,9 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def load_preset(model: type[C], path: str | Path | None = None, **overrides: object) -> C:
-    """Read a YAML preset into `model` (or its defaults) and apply dotted overrides."""
+def load_preset(model: type[C], path: str | Path | None = None, /, **overrides: object) -> C:
+    """Read a YAML preset into `model` (or its defaults) and apply dotted overrides (any key,
+    even `path` or `model`: those name fields, not these parameters)."""
     raw: dict = {}
     if path is not None:
         path = Path(path)

@@ -14,6 +14,7 @@ import argparse
 
 from prefect import flow
 
+from cpt_core.pipeline.config import check_shared_data, load_pipeline
 from flows.mining import mining
 from flows.training import train_and_evaluate
 
@@ -25,6 +26,7 @@ def pipeline(
     warm_start: bool = False,
 ) -> dict:
     """`warm_start`: training continues from the run's current model (flows/training.py)."""
+    check_shared_data(load_pipeline(preset, overrides))  # before minutes of mining, not after
     mined = mining(preset, overrides, announce=False)  # trained on right here, not announced
     trained = train_and_evaluate(
         mined["dataset"], mined.get("code_pairs"), preset, overrides, warm_start

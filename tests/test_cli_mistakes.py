@@ -5,6 +5,7 @@ leaves a half-made output behind."""
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from cpt_core.config import load_preset
 from cpt_core.eval.profile import load_profile
 from cpt_core.index.build import build_index
+from cpt_core.paths import shared_data
 from cpt_core.pipeline.config import load_pipeline
 from cpt_core.pipeline.registry import ModelRecord, Registry
 from cpt_core.serve.settings import ServeSettings
@@ -145,9 +147,14 @@ def test_a_pipeline_run_folder_stands_for_its_current_model(tiny_model, tmp_path
 
 
 def test_the_main_job_without_the_shared_data_fails_before_its_first_stage(tmp_path):
-    said = refused("pipeline", CPT_DATA=str(tmp_path), PREFECT_API_URL="http://127.0.0.1:9/api")
-    assert f"crawl not found in {tmp_path}: `cpt data fetch` downloads" in said
-    (tmp_path / "crawl").mkdir()  # the crawl alone is enough to mine; evaluating needs the rest
-    said = refused("pipeline", CPT_DATA=str(tmp_path), PREFECT_API_URL="http://127.0.0.1:9/api")
-    assert f"senteval not found in {tmp_path}" in said
-    assert not (tmp_path / "runs").exists()
+    data, runs = tmp_path / "data", tmp_path / "runs"
+    elsewhere = {"CPT_DATA": str(data), "PREFECT_API_URL": "http://127.0.0.1:9/api"}
+    said = refused("pipeline", "--set", f"out={runs}", **elsewhere)
+    assert f"crawl not found in {data}: `cpt data fetch` downloads" in said
+    (data / "crawl").mkdir(parents=True)  # an empty folder is not the crawl samples
+    said = refused("pipeline", "--set", f"out={runs}", **elsewhere)
+    assert said.startswith("cpt: error: shared:crawl/*warc* matches nothing: `cpt data fetch`")
+    shutil.copy(shared_data("crawl", "wget-sample-0000.warc.gz"), data / "crawl")
+    said = refused("pipeline", "--set", f"out={runs}", **elsewhere)  # enough to mine, not to eval
+    assert f"senteval not found in {data}" in said
+    assert not runs.exists()

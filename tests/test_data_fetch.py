@@ -20,7 +20,7 @@ from cpt_core.sets import convert
 from cpt_core.sets.catalogue import SETS
 from cpt_core.sets.fetch import fetch_sets
 
-KEPT = [(s, f) for s in SETS.values() for f in s.files if f.dest.startswith(s.folder + "/")]
+KEPT = [(s, f) for s in SETS.values() for f in s.kept()]
 
 
 class Mirror:
@@ -67,9 +67,10 @@ def sha256(path: Path) -> str:
 
 
 def test_every_pin_is_the_shared_copy():
-    for _, pinned in KEPT:
-        copy = shared_data(pinned.dest)
-        assert (copy.stat().st_size, sha256(copy)) == (pinned.size, pinned.sha256), pinned.dest
+    for data_set in SETS.values():
+        for pinned in data_set.outputs():  # what is downloaded as it is, and what is converted
+            copy = shared_data(pinned.dest)
+            assert (copy.stat().st_size, sha256(copy)) == (pinned.size, pinned.sha256), pinned.dest
 
 
 def test_fetch_puts_each_set_in_place_once(mirror, tmp_path):
@@ -98,6 +99,15 @@ def test_a_file_that_is_not_the_pinned_one_leaves_nothing(mirror, tmp_path):
         fetch_sets(["cosqa"])
     assert not (tmp_path / "data" / "code" / "cosqa").exists()
     assert [p.name for p in (tmp_path / "data" / "code").iterdir()] == []  # no staging left
+
+
+def test_an_incomplete_folder_in_the_way_is_never_replaced(mirror, tmp_path):
+    own = tmp_path / "data" / "sts" / "my-sts-2017" / "STS.input.txt"  # the user's own set
+    own.parent.mkdir(parents=True)
+    own.write_text("a\tb\n")
+    with pytest.raises(CptError, match="sts exists but lacks 9 of the set's files"):
+        fetch_sets(["sts"])
+    assert own.read_text() == "a\tb\n" and mirror.requests == 0
 
 
 def test_the_command_lists_and_fetches(mirror, tmp_path):

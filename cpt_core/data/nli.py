@@ -51,8 +51,10 @@ def _collect(row: dict, premises: dict[str, dict[str, str]], skipped: dict[str, 
         _count(skipped, "neutral" if label == "neutral" else "no_gold_label")
     elif not premise or not hypothesis:
         _count(skipped, "empty_sentence")
+    elif label in premises.setdefault(premise, {}):
+        _count(skipped, f"another_{label}")  # one hypothesis of each side per premise
     else:
-        premises.setdefault(premise, {}).setdefault(label, hypothesis)
+        premises[premise][label] = hypothesis
 
 
 def _count(skipped: dict[str, int], reason: str) -> None:

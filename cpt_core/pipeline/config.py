@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import glob
+
 from pydantic import Field
 
 from cpt_core.config import Strict, load_preset
+from cpt_core.errors import CptError
 from cpt_core.eval.profile import EvalData, load_profile
-from cpt_core.paths import repo_path, shared_data
+from cpt_core.paths import repo_path
 from cpt_core.pipeline.beam_runner import BeamRunner
+from cpt_core.pipeline.sources import resolve_source
 
 
 class MineStage(Strict):
@@ -40,8 +44,8 @@ def check_shared_data(config: PipelineConfig, evaluate: bool = True) -> None:
     reads is missing (cpt_core/paths.py: where they are looked for): the crawl samples an
     input names, and the evaluation sets of its profile."""
     for spec in (*config.code.inputs, *config.text.inputs):
-        if spec.startswith("shared:"):
-            shared_data(spec.removeprefix("shared:").partition("/")[0])
+        if spec.startswith("shared:") and not glob.glob(resolve_source(spec)):
+            raise CptError(f"{spec} matches nothing: `cpt data fetch` downloads the public sets")
     if evaluate:
         profile = load_profile(config.eval_profile, config.eval_overrides)
         config.eval_data.located(profile.families)

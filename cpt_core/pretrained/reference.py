@@ -35,7 +35,7 @@ def resolve(reference: str | Path) -> str:
             )
         return str(folder)
     catalogue = "`cpt models list` shows the catalogue"
-    if not HUB_ID.match(reference):
+    if not HUB_ID.match(reference) or _names_a_folder(path):
         raise CptError(
             f"no such model folder: {reference}, and not a catalogue name{_near(path)}; {catalogue}"
         )
@@ -48,10 +48,14 @@ def resolve(reference: str | Path) -> str:
     return reference
 
 
-def check(reference: str) -> None:
-    """Fail now on a reference nothing could load; a catalogue name passes (fetched on use)."""
-    if reference not in CATALOGUE:
-        resolve(reference)
+def ready(reference: str) -> str:
+    """`resolve`, but a catalogue name not fetched yet is fetched first (a verified download,
+    once; converting it imports torch): what a command calls before it loads a model."""
+    if reference in CATALOGUE and not is_complete(model_dir(reference)):
+        from cpt_core.pretrained.fetch import fetch
+
+        fetch(reference)
+    return resolve(reference)
 
 
 def _near(path: Path) -> str:
@@ -60,11 +64,20 @@ def _near(path: Path) -> str:
     return f" (did you mean {names[0]}?)" if names else ""
 
 
+def _names_a_folder(path: Path) -> bool:
+    """`runs/demo` where `runs/` exists is a mistyped folder, not a hub id."""
+    return path.parent != Path(".") and path.parent.is_dir()
+
+
 def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").strip().lower() in OFF
 
 
 def _in_hub_cache(repo_id: str) -> bool:
     from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
 
-    return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    try:
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except HFValidationError as exc:  # `a--b`, `a/b..c`, over 96 characters: not an id
+        raise CptError(f"'{repo_id}' is no model folder, catalogue name or hub id: {exc}") from None

@@ -18,7 +18,7 @@ class ServeSettings(BaseModel):
     queue_capacity: int = Field(8192, ge=1)  # texts queued or running before 429
     max_request_tokens: int = Field(300_000, ge=1)  # tokens one request may bring
     # request bodies beyond this are 413. 300,000 tokens (the request cap) took at most 2.8 MB
-    # of JSON on real text, code and multilingual pages (bench/request_bytes.py): 2.8x room
+    # of JSON on real text, code and multilingual pages (bench/request_bytes.py): 3x room
     max_body_bytes: int = Field(8 << 20, ge=1024)
     max_concurrent_requests: int = Field(512, ge=1)  # in flight at once; beyond it a 503
     public_metrics: bool = False  # /metrics without a key (only /health is public otherwise)

@@ -19,11 +19,17 @@ PINS = Path(__file__).with_name("pins.json")
 
 
 @dataclass(frozen=True)
-class Pinned:
+class Made:
+    """A file a conversion writes, pinned like a download: the conversion is checked too."""
+
     dest: str  # path under the data root
-    url: str
     sha256: str
     size: int
+
+
+@dataclass(frozen=True)
+class Pinned(Made):
+    url: str
 
 
 @dataclass(frozen=True)
@@ -33,16 +39,24 @@ class DataSet:
     what: str
     licence: str
     source: str
+    # downloads: those under `folder` are kept as they are, the others only feed the conversion
     files: tuple[Pinned, ...]
     conversion: str | None = None  # a function in cpt_core.sets.convert
-    made: tuple[str, ...] = ()  # the files the conversion writes
+    made: tuple[Made, ...] = ()  # what the conversion writes
 
-    def outputs(self) -> tuple[str, ...]:
+    def kept(self) -> tuple[Pinned, ...]:
+        return tuple(f for f in self.files if f.dest.startswith(self.folder + "/"))
+
+    def outputs(self) -> tuple[Made, ...]:
         """The files a complete copy holds (under the data root)."""
-        kept = tuple(f.dest for f in self.files if f.dest.startswith(self.folder + "/"))
-        return kept + self.made
+        return self.kept() + self.made
+
+    def found_in(self, roots: list[Path]) -> Path | None:
+        """The first root holding every file of the set (by name; fetching verified them)."""
+        return next((r for r in roots if all((r / f.dest).is_file() for f in self.outputs())), None)
 
     def size(self) -> int:
+        """Bytes to download."""
         return sum(f.size for f in self.files)
 
 
@@ -50,7 +64,8 @@ def _load() -> dict[str, DataSet]:
     sets = {}
     for name, entry in json.loads(PINS.read_text()).items():
         files = tuple(Pinned(**f) for f in entry.pop("files"))
-        sets[name] = DataSet(name=name, files=files, made=tuple(entry.pop("made", ())), **entry)
+        made = tuple(Made(**f) for f in entry.pop("made", ()))
+        sets[name] = DataSet(name=name, files=files, made=made, **entry)
     return sets
 
 

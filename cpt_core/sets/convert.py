@@ -47,11 +47,14 @@ def _corpus(archive: Path) -> str:
         if member.file_size > MAX_MEMBER_BYTES:
             raise CptError(f"{archive}: corpus_train.csv is {member.file_size} bytes unpacked")
         text = zipped.read(member).decode("utf-8")
-    csv.field_size_limit(MAX_MEMBER_BYTES)
-    lines = []
-    for row in csv.DictReader(io.StringIO(text, newline="")):
-        abstract = " ".join(sentence.strip() for sentence in _sentences(row["abstract"]))
-        lines.append(json.dumps({"_id": row["doc_id"], "title": row["title"], "text": abstract}))
+    lines, limit = [], csv.field_size_limit(MAX_MEMBER_BYTES)  # an abstract is one long field
+    try:
+        for row in csv.DictReader(io.StringIO(text, newline="")):
+            abstract = " ".join(sentence.strip() for sentence in _sentences(row["abstract"]))
+            document = {"_id": row["doc_id"], "title": row["title"], "text": abstract}
+            lines.append(json.dumps(document))
+    finally:
+        csv.field_size_limit(limit)  # process-wide: put back
     return "".join(line + "\n" for line in lines)
 
 

@@ -8,6 +8,7 @@ server the tests start), so the same pins serve machines without the internet.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import time
 import urllib.error
@@ -15,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 from cpt_core.errors import CptError
+from cpt_core.sets.catalogue import Made
 
 GITHUB_RAW = "https://raw.githubusercontent.com"
 CHUNK = 1 << 20
@@ -36,7 +38,7 @@ def download(url: str, sha256: str, size: int, dest: Path) -> Path:
         except urllib.error.HTTPError as exc:
             if attempt == ATTEMPTS or exc.code < 500:  # a 404 will not go away
                 raise CptError(f"cannot download {source}: HTTP {exc.code} {exc.reason}") from exc
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        except (http.client.HTTPException, OSError) as exc:  # URLError, timeouts, resets
             if attempt == ATTEMPTS:
                 reason = getattr(exc, "reason", exc)
                 raise CptError(f"cannot download {source}: {reason}") from exc
@@ -63,3 +65,13 @@ def _stream(source: str, sha256: str, size: int, dest: Path) -> None:
             f"{source} is not the pinned file: {written} bytes, sha256 {digest.hexdigest()[:16]}"
             f"..., expected {size} bytes, sha256 {sha256[:16]}..."
         )
+
+
+def check_file(path: Path, pinned: Made) -> None:
+    """A file written here (a conversion's output) against its pinned size and sha256."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    if path.stat().st_size != pinned.size or digest.hexdigest() != pinned.sha256:
+        raise CptError(f"{pinned.dest}: the conversion did not give the pinned file")

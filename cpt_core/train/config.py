@@ -84,7 +84,7 @@ class TrainConfig(Strict):
         )
 
 
-def load_config(path: str | Path | None = None, **overrides: object) -> TrainConfig:
+def load_config(path: str | Path | None = None, /, **overrides: object) -> TrainConfig:
     """Read a training preset (or the defaults) with dotted overrides like `optim.lr=1e-4`."""
     return load_preset(TrainConfig, path, **overrides)
 
