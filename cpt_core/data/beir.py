@@ -7,13 +7,12 @@ training pairs, e.g. SciFact's train qrels for the demo.
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from cpt_core.data.jsonl import read_jsonl
-from cpt_core.data.schema import pair_id
+from cpt_core.data.schema import english_text_pair
 from cpt_core.errors import CptError
 
 
@@ -68,14 +67,5 @@ def beir_pairs(folder: str | Path, split: str, pair_split: str) -> Iterator[dict
         for doc_id in sorted(data.qrels[query_id]):
             x, y = data.queries[query_id], data.corpus[doc_id]
             source = f"beir:{name}/{split}/{query_id}/{doc_id}"
-            yield {
-                "pair_id": pair_id("text", source, x, y),
-                "kind": "text",
-                "x": x,
-                "y": y,
-                "language": "en",
-                "source": source,
-                "split": pair_split,
-                "meta": json.dumps({"query_id": query_id, "doc_id": doc_id}),
-                "negatives": None,
-            }
+            meta = {"query_id": query_id, "doc_id": doc_id}
+            yield english_text_pair(source, x, y, pair_split, meta)

@@ -14,12 +14,11 @@ A line in neither layout is an error naming the file and line: it means the wron
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 from cpt_core.data.jsonl import read_jsonl
-from cpt_core.data.schema import pair_id
+from cpt_core.data.schema import english_text_pair
 from cpt_core.errors import CptError
 
 QUERY_KEYS = ("query", "anchor", "x")
@@ -79,15 +78,4 @@ def _triplet(path: Path, line_no: int, row: dict) -> tuple[str, str, list[str]]:
 
 
 def _row(path: Path, x: str, y: str, negatives: list[str], split: str) -> dict:
-    source = f"nli:{path.name}"
-    return {
-        "pair_id": pair_id("text", source, x, y),
-        "kind": "text",
-        "x": x,
-        "y": y,
-        "language": "en",
-        "source": source,
-        "split": split,
-        "meta": json.dumps({"file": path.name}),
-        "negatives": negatives,
-    }
+    return english_text_pair(f"nli:{path.name}", x, y, split, {"file": path.name}, negatives)

@@ -8,6 +8,7 @@ only x and y (and `negatives` for hard-negative fine-tuning), so readers check j
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pyarrow as pa
 
@@ -37,3 +38,20 @@ def pair_id(kind: str, source: str, x: str, y: str) -> str:
         digest.update(part.encode("utf-8"))
         digest.update(b"\x00")
     return digest.hexdigest()[:24]
+
+
+def english_text_pair(
+    source: str, x: str, y: str, split: str, meta: dict, negatives: list[str] | None = None
+) -> dict:
+    """A PAIR_SCHEMA row for a supervised English text pair (BEIR qrels, NLI, triplets)."""
+    return {
+        "pair_id": pair_id("text", source, x, y),
+        "kind": "text",
+        "x": x,
+        "y": y,
+        "language": "en",
+        "source": source,
+        "split": split,
+        "meta": json.dumps(meta),
+        "negatives": negatives,
+    }
