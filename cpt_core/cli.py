@@ -421,10 +421,10 @@ def eval_(
 ) -> None:
     """Evaluate models side by side on every task; write a report. Sets default to
     ../shared/data; embeddings are cached, so re-evaluating a model costs nothing."""
-    from cpt_core.eval.profile import EvalData, load_profile
+    from cpt_core.eval.profile import BM25, EvalData, load_profile
 
     chosen = load_profile(profile, dict(_parse_override(item) for item in set_ or []))
-    models = [_model(reference) for reference in models or []]
+    models = [r if r == BM25 else _model(r) for r in models or []]  # bm25: no model to load
     from cpt_core.eval.report import write_report
     from cpt_core.eval.suite import evaluate, with_baselines
 

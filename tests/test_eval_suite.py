@@ -179,3 +179,19 @@ def test_a_retrain_beside_its_current_model(tmp_path):
     assert f"Models: {keys[0]}, {keys[1]}, bm25." in text and "train-000" not in text
     assert "| mined Go, held-out repositories |" in text
     assert (report.parent / "recall-code-csn-mined-go-held-out-repositories.png").is_file()
+
+
+def test_the_report_says_what_a_trained_model_saw(tiny_model, tmp_path):
+    from cpt_core.train.config import load_config
+    from cpt_core.train.trainer import train
+    from tests.conftest import numbered_pairs, write_pairs
+
+    pairs = write_pairs(tmp_path / "pairs", numbered_pairs(24))
+    settings = {"model.name": str(tiny_model), "data.batch_size": 4, "optim.max_steps": 2}
+    model = train(load_config(None, **settings), pairs, tmp_path / "run", progress=False)
+    profile = PROFILE.model_copy(update={"families": ("sts",)})
+    results = evaluate([str(model)], profile, DATA, cache=tmp_path / "cache")
+    (info,) = results["models"].values()
+    assert info["trained"] == {"steps": 2, "pairs": 8, "start": str(tiny_model)}
+    text = write_report(results, tmp_path / "report").read_text()
+    assert f"trained 2 steps (8 pairs) from {tiny_model}" in text

@@ -15,8 +15,8 @@ import mteb
 
 from cpt_core.eval.mteb_model import load_model
 from cpt_core.eval.mteb_tasks import beir_retrieval
-from cpt_core.eval.profile import EvalData, EvalProfile
-from cpt_core.eval.suite import BM25, load_sets
+from cpt_core.eval.profile import BM25, EvalData, EvalProfile
+from cpt_core.eval.suite import load_sets
 
 
 def run_mteb(

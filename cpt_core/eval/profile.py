@@ -18,6 +18,8 @@ from cpt_core.paths import REPO, repo_path, shared_data
 Family = Literal["probe", "sts", "search", "code", "zeroshot", "knn"]
 FAMILIES: tuple[Family, ...] = ("probe", "sts", "search", "code", "zeroshot", "knn")
 
+BM25 = "bm25"  # the lexical baseline, named where a model reference goes
+
 
 class ProbeProfile(Strict):
     tasks: tuple[str, ...] = TASKS

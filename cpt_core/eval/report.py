@@ -37,6 +37,7 @@ def write_report(results: dict, folder: Path) -> Path:
         f"Created {results['created']}. Models: {', '.join(_models(results))}. "
         "Each table shows the family's headline metric (x100); results.json has every metric.",
     ]
+    lines += _training(results)
     lines += family_tables(results, charts=folder)
     for task in _tasks(results, "search") + _tasks(results, "code"):
         curve = _recall_curve(results, task, folder)
@@ -49,6 +50,18 @@ def write_report(results: dict, folder: Path) -> Path:
     with atomic_file(folder / "results.json") as staging:
         staging.write_text(json.dumps(results, indent=2) + "\n")
     return path
+
+
+def _training(results: dict) -> list[str]:
+    """A line per trained model: the steps and pairs behind its figures."""
+    lines = []
+    for name, info in results["models"].items():
+        if trained := info.get("trained"):
+            pairs = f" ({trained['pairs']:,} pairs)" if trained.get("pairs") else ""
+            lines.append(
+                f"- {name}: trained {trained['steps']:,} steps{pairs} from {trained['start']}"
+            )
+    return ["", *lines] if lines else []
 
 
 def _models(results: dict) -> list[str]:

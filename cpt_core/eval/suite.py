@@ -25,16 +25,17 @@ from cpt_core.eval.classify import (
 from cpt_core.eval.code_sets import code_set_name, read_code_pairs, read_cosqa
 from cpt_core.eval.embedding_cache import CachedEncoder
 from cpt_core.eval.probe import probe_accuracy
-from cpt_core.eval.profile import EvalData, EvalProfile
+from cpt_core.eval.profile import BM25, EvalData, EvalProfile
 from cpt_core.eval.retrievers import BM25Retriever, DenseRetriever, Retriever
 from cpt_core.eval.search import codesearchnet, evaluate_search, sample_search
 from cpt_core.eval.semeval_sts import StsYear, read_sts, year_spearman
 from cpt_core.eval.senteval import ProbeTask, cap_per_class, capped, load_task
 from cpt_core.eval.sts import StsSet, cosines, read_sick, read_stsb, spearman
 from cpt_core.model.encoders import TextEncoder, load_encoder
+from cpt_core.model.folder import CptMeta, read_meta
 from cpt_core.model.names import clashing, model_name, with_identity
+from cpt_core.pretrained.reference import resolve
 
-BM25 = "bm25"
 HEADLINE = {
     "probe": "accuracy",
     "sts": "spearman",
@@ -59,13 +60,9 @@ class Sets:
 
 def with_baselines(references: list[str]) -> list[str]:
     """The models, then BM25, all-MiniLM-L6-v2 and each model's untrained initial decoder."""
-    from cpt_core.model.folder import read_meta
-    from cpt_core.pretrained.load import resolve
-
     initial = []
     for reference in references:
-        location = Path(resolve(reference))
-        meta = read_meta(location) if location.is_dir() else None
+        meta = _meta(reference)
         initial.append(meta.base_model if meta else reference)
     chosen = [*references, BM25, "all-minilm-l6-v2", *(initial or ["smollm2-135m"])]
     return list(dict.fromkeys(chosen))
@@ -143,6 +140,7 @@ def evaluate(
             runner = _Runner(encoder, DenseRetriever(encoder), profile)
             kind = type(encoder.encoder).__name__
             info = {"kind": kind, "name": name, "identity": encoder.identity}
+            info |= {"trained": trained} if (trained := _training(reference)) else {}
             if name in twice:  # another model has this name too: tell them apart by weights
                 name = with_identity(name, encoder.identity)
         seconds = {}
@@ -156,6 +154,23 @@ def evaluate(
         seconds["total"] = round(time.perf_counter() - started, 1)
         results["models"][name] = {"reference": reference, **info, "seconds": seconds}
     return results
+
+
+def _meta(reference: str) -> CptMeta | None:
+    """A cpt model folder's cpt.json; None for anything else (a catalogue name, a hub id)."""
+    location = Path(resolve(reference))
+    return read_meta(location) if location.is_dir() else None
+
+
+def _training(reference: str) -> dict | None:
+    """What a cpt model saw in training (its cpt.json): steps, pairs and the model it started
+    from, so a report says what its figures cost."""
+    meta = _meta(reference)
+    if meta is None or not meta.steps:
+        return None
+    batch = (meta.train_config or {}).get("data", {}).get("batch_size")
+    pairs = meta.steps * batch if batch else None
+    return {"steps": meta.steps, "pairs": pairs, "start": meta.base_model}
 
 
 class _Runner:
