@@ -275,7 +275,6 @@ def train(
     start = _model(continue_from) if continue_from else None
     from cpt_core.train.config import continue_from as start_from
     from cpt_core.train.config import load_config
-    from cpt_core.train.trainer import train as run
 
     overrides = dict(_parse_override(item) for item in set_ or [])
     if start:
@@ -283,7 +282,9 @@ def train(
         if clash := sorted(started.keys() & overrides.keys()):
             raise CptError(f"--continue-from sets {', '.join(clash)} itself; drop the --set")
         overrides |= started
-    cfg = load_config(config, **overrides)
+    cfg = load_config(config, **overrides)  # checked before the trainer imports torch
+    from cpt_core.train.trainer import train as run
+
     model = run(
         cfg,
         pairs,

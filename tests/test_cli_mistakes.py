@@ -21,6 +21,7 @@ from cpt_core.pipeline.registry import ModelRecord, Registry
 from cpt_core.serve.settings import ServeSettings
 from cpt_core.text.config import TextMiningConfig
 from cpt_core.train.config import load_config
+from tests.conftest import numbered_pairs, write_pairs
 
 
 def cpt(*args: str, cwd: Path | None = None, **extra: str) -> subprocess.CompletedProcess:
@@ -90,7 +91,12 @@ def test_a_name_that_could_be_a_hub_id_stays_offline_unless_asked(tmp_path):
     assert "--online" in said
 
 
-def test_wrong_keys_and_profiles_name_what_is_valid():
+def test_wrong_keys_and_profiles_name_what_is_valid(tmp_path):
+    shards = write_pairs(tmp_path / "pairs", numbered_pairs(4))
+    said = refused(
+        "train", "--pairs", str(shards), "--out", str(tmp_path / "run"), "--set", "optim.lrr=1"
+    )
+    assert "unknown config key 'optim.lrr'; did you mean optim.lr" in said
     said = refused("serve", "--set", "max_bach_tokens=3")
     assert "unknown config key 'max_bach_tokens'; did you mean max_batch_tokens" in said
     said = refused("eval", "--set", "search.querys=3")

@@ -14,8 +14,10 @@ is embedded, delimiters kept.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from transformers import PreTrainedTokenizerBase
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 MARGIN_TOKENS = 16  # room for the word a cut splits, which may tokenize differently
 

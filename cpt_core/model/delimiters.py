@@ -9,14 +9,15 @@ delimiters are tokenized separately, the content alone is truncated, and the ids
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
-
-import torch
-from transformers import PreTrainedTokenizerBase
+from typing import TYPE_CHECKING, Literal
 
 from cpt_core.config import Strict
 from cpt_core.errors import CptError
 from cpt_core.model.char_cut import cut_texts
+
+if TYPE_CHECKING:  # the configuration (Delimiters) is read without torch: `cpt train` checks
+    import torch  # its arguments in a moment, before the 15-30 s of importing torch
+    from transformers import PreTrainedTokenizerBase
 
 Side = Literal["query", "document"]
 
@@ -93,6 +94,8 @@ class DelimitedTokenizer:
     def collate(self, sequences: list[list[int]], pad_to: int = 1) -> Batch:
         """Pad to the longest sequence (rounded up to a multiple of `pad_to`); positions count
         real tokens only, so left and right padding give the same hidden states."""
+        import torch
+
         width = padded_width(sequences, pad_to)
         ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(sequences), width), dtype=torch.long)

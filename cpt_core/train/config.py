@@ -13,7 +13,8 @@ from cpt_core.config import Strict, load_preset
 from cpt_core.errors import CptError
 from cpt_core.model.delimiters import Delimiters
 from cpt_core.model.folder import CptMeta, read_meta
-from cpt_core.train.precision import Precision
+
+Precision = Literal["auto", "fp32", "bf16"]  # resolved against the device: train/precision.py
 
 
 class ModelConfig(Strict):

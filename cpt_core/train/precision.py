@@ -9,14 +9,12 @@ that would emulate it is an error, never a silent fp32 (or a slow emulated) run.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
-from typing import Literal
 
 import torch
 
 from cpt_core.errors import CptError
 from cpt_core.model.bf16 import native_bf16
-
-Precision = Literal["auto", "fp32", "bf16"]
+from cpt_core.train.config import Precision
 
 
 def uses_bf16(precision: Precision, device: torch.device) -> bool:
