@@ -129,9 +129,9 @@ def test_long_inputs_are_cut_keeping_the_delimiters(client, reference):
     np.testing.assert_allclose(vectors(answer), reference.encode([long]), atol=1e-5)
 
 
-def test_a_15_mib_input_is_cut_before_it_is_tokenized(server, reference):
+def test_an_input_near_the_body_limit_is_cut_before_it_is_tokenized(server, reference):
     """Embedded as its first characters are: the tokenizer sees what the token cap can use."""
-    huge = "contrastive pre-training " * ((15 << 20) // 25)
+    huge = "contrastive pre-training " * ((LIMIT - (1 << 20)) // 25)
     answer = httpx.post(
         f"{server.url}/v1/embeddings", json={"model": "tiny", "input": huge}, timeout=60
     )
