@@ -223,6 +223,51 @@ def test_raising_max_steps_on_resume_extends_the_run(tiny_model, pairs_dir, tmp_
     assert steps == list(range(1, 7))
 
 
+def _ten_seconds_a_step(monkeypatch):
+    """The budget's clock, advanced 10 s at each reading: every step takes 10 s to it."""
+    from types import SimpleNamespace
+
+    from cpt_core.train import schedule
+
+    ticks = iter(range(0, 10**6, 10))
+    monkeypatch.setattr(schedule, "time", SimpleNamespace(perf_counter=lambda: next(ticks)))
+
+
+def test_a_time_budget_trains_as_if_its_steps_were_max_steps(
+    tiny_model, pairs_dir, tmp_path, monkeypatch
+):
+    """One minute at 10 s a step, measured on step 2 after 20 s: 4 more steps, so 6. The
+    learning rate decays to step 6 from the start, so the weights equal max_steps=6 exactly;
+    a run stopped and resumed keeps its length, whatever its new clock says."""
+    six = train(tiny_config(tiny_model, **{"optim.max_steps": 6}), pairs_dir, tmp_path / "six")
+    _ten_seconds_a_step(monkeypatch)
+    timed = tiny_config(tiny_model, **{"optim.max_minutes": 1})
+    model = train(timed, pairs_dir, tmp_path / "timed", progress=False)
+    assert json.loads((model / "cpt.json").read_text())["steps"] == 6
+    assert train(timed, pairs_dir, tmp_path / "resumed", progress=False, stop_after=5) is None
+    monkeypatch.undo()  # real time: the budget would now allow all 10 steps
+    resumed = train(timed, pairs_dir, tmp_path / "resumed", resume=True, progress=False)
+    lrs = {}
+    for run in ("six", "timed", "resumed"):
+        lines = (tmp_path / run / "metrics.jsonl").read_text().splitlines()
+        lrs[run] = [json.loads(line)["lr"] for line in lines]
+    assert lrs["timed"] == lrs["six"] == lrs["resumed"] and len(lrs["six"]) == 6
+    expected = load_file(six / "model.safetensors")
+    for folder in (model, resumed):
+        got = load_file(folder / "model.safetensors")
+        for name in expected:
+            np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
+
+
+def test_a_budget_shorter_than_a_step_still_makes_a_model(
+    tiny_model, pairs_dir, tmp_path, monkeypatch
+):
+    _ten_seconds_a_step(monkeypatch)
+    tight = tiny_config(tiny_model, **{"optim.max_minutes": 0.1})  # 6 s, spent by step 1
+    model = train(tight, pairs_dir, tmp_path / "r", progress=False)
+    assert json.loads((model / "cpt.json").read_text())["steps"] == 2  # the deciding step
+
+
 def test_bf16_on_a_cpu_without_it_is_refused(tiny_model, pairs_dir, tmp_path, monkeypatch):
     import cpt_core.train.precision
 

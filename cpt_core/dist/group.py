@@ -68,3 +68,12 @@ def reduce_sum(value: torch.Tensor) -> torch.Tensor:
         value = value.clone()
         dist.all_reduce(value)
     return value
+
+
+def agree_max(value: float) -> float:
+    """The largest of every rank's `value`, so that all ranks take the same decision."""
+    if not active():
+        return value
+    held = torch.tensor([value], dtype=torch.float64)
+    dist.all_reduce(held, op=dist.ReduceOp.MAX)
+    return held.item()

@@ -38,6 +38,9 @@ class OptimConfig(Strict):
     betas: tuple[float, float] = (0.9, 0.98)
     warmup_steps: int = Field(100, ge=0)
     max_steps: int = Field(1000, ge=1)
+    # Wall-clock minutes for the steps (model loading and saving aside): the run's length is
+    # fixed from its first measured steps, at most max_steps (train/schedule.py). None: steps.
+    max_minutes: float | None = Field(None, gt=0)
     min_lr_ratio: float = Field(0.1, ge=0, le=1)
     grad_clip: float = Field(1.0, gt=0)
 
@@ -64,9 +67,11 @@ class TrainConfig(Strict):
 
     def digest(self) -> str:
         """Stable hash of what a checkpoint must match to resume: the whole configuration but
-        the run's length and bookkeeping, so raising max_steps on --resume extends a run."""
+        the run's length (steps, minutes) and bookkeeping, so raising max_steps on --resume
+        extends a run."""
         body = self.model_dump(mode="json")
         body["optim"].pop("max_steps")
+        body["optim"].pop("max_minutes")
         body["data"].pop("prefetch")
         for key in ("log_every", "checkpoint_every", "keep_checkpoints"):
             body.pop(key)

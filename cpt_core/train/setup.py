@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -13,6 +11,7 @@ from cpt_core.model.delimiters import DelimitedTokenizer
 from cpt_core.model.encoder import Encoder
 from cpt_core.pretrained.load import load_backbone
 from cpt_core.train.config import LossConfig, ModelConfig, OptimConfig
+from cpt_core.train.schedule import WarmupCosine
 
 
 def build_encoder(config: ModelConfig, device: torch.device) -> Encoder:
@@ -36,7 +35,7 @@ def build_optimizer(
     """AdamW without decay on norms and biases; tau gets its own (higher) learning rate.
     `fused` (CUDA) updates every parameter in one kernel instead of a few per tensor.
 
-    Schedule: linear warm-up, then cosine decay to `min_lr_ratio` of the peak.
+    Schedule: linear warm-up, then cosine decay to `min_lr_ratio` of the peak (schedule.py).
     """
     named = [(n, p) for n, p in encoder.backbone.named_parameters() if p.requires_grad]
     groups = [
@@ -46,15 +45,8 @@ def build_optimizer(
     ]
     optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=config.betas, fused=fused or None)
 
-    def factor(step: int) -> float:
-        if step < config.warmup_steps:
-            return (step + 1) / (config.warmup_steps + 1)
-        span = max(1, config.max_steps - config.warmup_steps)
-        progress = min(1.0, (step - config.warmup_steps) / span)
-        cosine = 0.5 * (1 + math.cos(math.pi * progress))
-        return config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine
-
-    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    schedule = WarmupCosine(config.warmup_steps, config.max_steps, config.min_lr_ratio)
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
 
 
 def trainable(*modules: nn.Module) -> list[nn.Parameter]:

@@ -31,6 +31,7 @@ from cpt_core.train.feed import ahead, steps
 from cpt_core.train.flops import FlopCounter, peak_flops
 from cpt_core.train.metrics import MetricsLog, Window, plot_curves
 from cpt_core.train.precision import autocast, uses_bf16
+from cpt_core.train.schedule import StepBudget
 from cpt_core.train.setup import build_encoder, build_optimizer, build_scale, trainable
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,8 @@ def train(
     """Train per `config` on the shards at `pairs`; write checkpoints and the model to `out`.
 
     `stop_after` ends the run early at that step with a checkpoint, as a preempted job would
-    (time-boxed jobs, tests); the model folder is written only when max_steps is reached.
+    (time-boxed jobs, tests); the model folder is written only when the run's length is
+    reached: max_steps, or fewer where `optim.max_minutes` fixed it from measured steps.
     """
     with joined_world() as world:
         return _train(config, pairs, Path(out), world, resume, split, progress, stop_after)
@@ -116,15 +118,23 @@ def _train(
     )
     flops = FlopCounter.of(encoder.backbone)
     peak = peak_flops(device, uses_bf16(config.precision, device))
-    bar = tqdm(
-        total=config.optim.max_steps, initial=state.step, disable=not (progress and world.is_main)
-    )
+    schedule = scheduler.lr_lambdas[0]  # the WarmupCosine every parameter group shares
+    if not schedule.timed:  # a resumed run's length follows max_steps: raising it extends
+        schedule.horizon = config.optim.max_steps
+    minutes = config.optim.max_minutes
+    timer = StepBudget(schedule, minutes, state.step) if minutes and not schedule.timed else None
+    bar = tqdm(total=schedule.horizon, initial=state.step, disable=not (progress and world.is_main))
     encoder.train()
-    last = min(config.optim.max_steps, stop_after or config.optim.max_steps)
     window = Window(time.perf_counter())
     checkpointer = Checkpointer(out / "checkpoints", config.keep_checkpoints, world.is_main)
+    step = state.step
+
+    def last() -> int:  # the budget may shorten the run at its first steps
+        return min(schedule.horizon, stop_after or schedule.horizon)
+
     with ahead(prepared, config.data.prefetch) as feed, checkpointer:
-        for step in range(state.step + 1, last + 1):
+        while step < last():
+            step += 1
             taken = next(feed)
             if reducer:
                 reducer.arm(taken.batch.backwards)
@@ -135,11 +145,14 @@ def _train(
             grad_norm = clip_gradients(groups, config.optim.grad_clip)
             lr = scheduler.get_last_lr()[0]
             optimizer.step()
+            if timer:  # before the scheduler, which reads the horizon the budget may fix
+                timer.observe(step)
+                bar.total = schedule.horizon
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             window.add(batch_size, taken.batch.lengths, flops)
             bar.update(1)
-            if step % config.log_every == 0 or step == last:
+            if step % config.log_every == 0 or step == last():
                 record = {
                     "step": step,
                     "loss": output.global_loss.item(),  # the host waits for the device here
@@ -152,15 +165,15 @@ def _train(
                 }
                 metrics.append(record)
                 bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['accuracy']:.2f}")
-            if step % config.checkpoint_every == 0 or step == last:
+            if step % config.checkpoint_every == 0 or step == last():
                 state = TrainState(step, taken.state, config.digest())
                 checkpointer.save(state, modules, optimizer, scheduler)
     bar.close()
-    if last < config.optim.max_steps:
+    if step < schedule.horizon:
         return None
     weights = full_state(encoder.backbone) if sharded else None  # gathered from every rank
     if world.is_main:
-        meta = config.model_meta(scale().item(), config.optim.max_steps, _manifests(source))
+        meta = config.model_meta(scale().item(), schedule.horizon, _manifests(source))
         save_model(encoder, meta, out / "model", weights)
         records = metrics.read()
         if records:
