@@ -18,6 +18,7 @@ from cpt_core.data.beir import beir_pairs, read_beir
 from cpt_core.data.writer import write_dataset
 from cpt_core.eval.ranking import mrr_at_k, ndcg_at_k, rank, recall_at_k
 from cpt_core.model.embedder import Embedder
+from cpt_core.model.folder import read_meta
 from cpt_core.paths import shared_data
 from cpt_core.pretrained.fetch import fetch
 from cpt_core.train.config import load_config
@@ -51,9 +52,13 @@ def run_demo(out: Path, config_path: Path, queries: int = 100, distractors: int 
     before = _evaluate(Embedder.from_pretrained(config.model.name, max_length=128), test)
     lap("evaluate untrained")
 
-    _say(f"training: {config.optim.max_steps} steps of {config.data.batch_size} pairs")
+    budget = (
+        f", or what {config.optim.max_minutes:g} minutes hold" if config.optim.max_minutes else ""
+    )
+    _say(f"training: {config.optim.max_steps} steps of {config.data.batch_size} pairs{budget}")
     model = train(config, pairs, out / "train", resume=True)
     lap("train")
+    _say(f"trained {read_meta(model).steps} steps")
     after = _evaluate(Embedder.from_pretrained(model, max_length=128), test)
     lap("evaluate trained")
 

@@ -113,14 +113,14 @@ def train(dataset: str, config: PipelineConfig, init: str | None = None) -> str:
 
 
 def _index_key(_: TaskRunContext, p: dict) -> str:
-    parts = model_identity(p["model"]), dataset_identity(p["dataset"]), p["documents"]
-    return stage_key("index", p["out"], *parts)
+    parts = model_identity(p["model"]), dataset_identity(p["dataset"])
+    return stage_key("index", p["out"], *parts, p["documents"], p["minutes"])
 
 
 @_task(_index_key)
-def index(model: str, dataset: str, documents: int | None, out: str) -> str:
+def index(model: str, dataset: str, documents: int | None, minutes: float | None, out: str) -> str:
     folder = _folder(out, "index")
-    return str(stages.index_stage(Path(model), Path(dataset), documents, folder))
+    return str(stages.index_stage(Path(model), Path(dataset), documents, minutes, folder))
 
 
 def _evaluate_key(_: TaskRunContext, p: dict) -> str:

@@ -56,7 +56,8 @@ def train_and_evaluate(
     current = Registry.read(config.out).current
     init = current.model if warm_start and current else None
     model = stored(train, config)(dataset, config, init)
-    built = stored(index, config)(model, dataset, config.index_documents, config.out)
+    sized = config.index_documents, config.index_minutes
+    built = stored(index, config)(model, dataset, *sized, config.out)
     rivals = [current.model] if current and current.model != model else []
     evaluated = stored(evaluate, config)([model, *rivals], code_pairs, config)
     kept = judge(config, model, built, current, dataset, evaluated)

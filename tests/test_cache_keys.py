@@ -41,7 +41,7 @@ EDITS = [
     ("cpt_core/pretrained/catalogue.py", None, {"mine-text", "train", "index", "evaluate"}),
     ("cpt_core/pipeline/stages.py", ('"duplicates_across_sources"', '"dupes"'), {"combine"}),
     ("cpt_core/pipeline/stages.py", ('out / "model"', 'out / "weights"'), {"train"}),
-    ("cpt_core/pipeline/stages.py", ("max_length=128", "max_length=64"), {"index"}),
+    ("cpt_core/pipeline/stages.py", ("INDEX_LENGTH = 128", "INDEX_LENGTH = 64"), {"index"}),
     ("cpt_core/pipeline/stages.py", ('"report.md", json', '"r.md", json'), {"evaluate"}),
     ("cpt_core/cli.py", ('split == "all"', 'split == "every"'), {"train"}),
     ("cpt_core/cli.py", ("def serve(", "def serve_it("), set()),

@@ -12,7 +12,14 @@ from cpt_core.data.schema import pair_id
 from cpt_core.data.writer import write_dataset
 from cpt_core.eval.code_sets import code_set_name
 from cpt_core.eval.embedding_cache import CachedEncoder
-from cpt_core.eval.profile import EvalData, EvalProfile, KnnProfile, ProbeProfile
+from cpt_core.eval.profile import (
+    EvalData,
+    EvalProfile,
+    KnnProfile,
+    ProbeProfile,
+    SearchProfile,
+    StsProfile,
+)
 from cpt_core.eval.report import write_report
 from cpt_core.eval.suite import evaluate, with_baselines
 from cpt_core.model.encoders import load_encoder
@@ -171,7 +178,7 @@ def test_a_retrain_beside_its_current_model(tmp_path):
     assert {results["models"][k]["name"] for k in keys[:2]} == {"pipeline-demo"}
     task = "code/csn/mined Go, held-out repositories"
     assert set(results["tasks"][task]) == set(keys)
-    assert results["sizes"][task] == {"test_pairs": 12}
+    assert results["sizes"][task] == {"test_pairs": 12, "queries": 12, "candidates": 12}
     judged = scores(results, references[:2])
     assert all(isinstance(judged[r], float) for r in references[:2])
     report = write_report(results, tmp_path / "report")
@@ -195,3 +202,28 @@ def test_the_report_says_what_a_trained_model_saw(tiny_model, tmp_path):
     assert info["trained"] == {"steps": 2, "pairs": 8, "start": str(tiny_model)}
     text = write_report(results, tmp_path / "report").read_text()
     assert f"trained 2 steps (8 pairs) from {tiny_model}" in text
+
+
+def test_an_evaluation_is_sized_to_the_machine_by_one_factor(tiny_model, tmp_path):
+    """A budget no machine meets shrinks every cap by the smallest factor, for both models
+    alike; one any machine meets changes nothing. The report says which."""
+    capped = PROFILE.model_copy(
+        update={
+            "sts": StsProfile(pairs=16),
+            "probe": ProbeProfile(folds=2, per_class=12),
+            "search": SearchProfile(queries=6, documents=21),
+        }
+    )
+    references = [str(tiny_model), "bm25"]
+    tight = evaluate(references, capped.model_copy(update={"model_minutes": 1e-6}), DATA)
+    assert tight["sizing"]["factor"] == 1 / 8 and tight["sizing"]["texts_per_s"] > 0
+    assert tight["sizing"]["texts"] == 325  # the fixture sets at these caps
+    assert tight["profile"]["sts"]["pairs"] == 10 and tight["profile"]["probe"]["per_class"] == 10
+    assert tight["sizes"]["sts/STS-B"] == {"pairs": 10}
+    assert tight["sizes"]["probe/MR"] == {"cross_validated": 20}
+    assert tight["sizes"]["search/scifact"] == {"queries": 6, "documents": 10}
+    text = write_report(tight, tmp_path / "tight").read_text()
+    assert "Sized to this machine" in text and "1/8 of its caps" in text
+    roomy = evaluate(references, capped.model_copy(update={"model_minutes": 1e3}), DATA)
+    assert roomy["sizing"]["factor"] == 1 and roomy["sizes"]["sts/STS-B"] == {"pairs": 16}
+    assert roomy["tasks"] == evaluate(references, capped, DATA)["tasks"]

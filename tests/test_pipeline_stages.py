@@ -155,3 +155,33 @@ def test_every_pipeline_preset_loads_and_names_presets_that_exist(preset):
         assert stage.config is None or repo_path(stage.config).is_file()
     profile = config.eval_profile
     assert profile in ("quick", "full") or repo_path(profile).is_file()
+
+
+def test_the_demo_index_holds_what_its_minutes_allow(tiny_model, tmp_path):
+    """The rate is measured on the documents themselves: a budget nothing meets keeps the
+    smallest index worth measuring for (4 samples' worth), an ample one keeps them all."""
+    from cpt_core.data.schema import pair_id
+    from cpt_core.data.writer import write_dataset
+    from cpt_core.model.throughput import SAMPLE
+
+    pairs = [(f"query {i}", f"held-out document number {i}") for i in range(400)]
+    rows = [
+        {
+            "pair_id": pair_id("text", "test", x, y),
+            "kind": "text",
+            "x": x,
+            "y": y,
+            "language": "en",
+            "source": "test",
+            "split": "test",
+            "meta": "{}",
+            "negatives": None,
+        }
+        for x, y in pairs
+    ]
+    write_dataset(rows, tmp_path / "pairs", kind="text", inputs=["test"], config={})
+    counts = {}
+    for name, minutes in (("ample", 60.0), ("tight", 1e-6), ("unbounded", None)):
+        out = stages.index_stage(tiny_model, tmp_path / "pairs", 400, minutes, tmp_path / name)
+        counts[name] = json.loads((out / "meta.json").read_text())["count"]
+    assert counts == {"ample": 400, "tight": 4 * SAMPLE, "unbounded": 400}

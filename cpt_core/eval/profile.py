@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
+
 from cpt_core.config import Strict, load_preset
 from cpt_core.errors import CptError
 from cpt_core.eval.senteval import TASKS
@@ -41,6 +43,7 @@ class CodeProfile(Strict):
     cosqa_documents: int | None = None  # None: CoSQA's whole 6267-function pool
     candidates: int = 1000  # CodeSearchNet protocol: 1 right function among this many
     max_groups: int | None = None  # groups of `candidates` queries per language
+    queries_per_group: int | None = None  # None: every function of a group is asked for
 
 
 class KnnProfile(Strict):
@@ -61,6 +64,43 @@ class EvalProfile(Strict):
     search: SearchProfile = SearchProfile()
     code: CodeProfile = CodeProfile()
     knn: KnnProfile = KnnProfile()
+    # Minutes one dense model may take on this machine: the caps shrink by a power of two
+    # measured from its throughput (eval/sizing.py), the same for every model. None: as set.
+    model_minutes: float | None = Field(None, gt=0)
+
+    def scaled(self, factor: float) -> EvalProfile:
+        """Every set cap times `factor` (at least 10, so each task still means something);
+        code search keeps its candidates and asks fewer queries of each group. Caps that are
+        None (whole sets) stay whole."""
+        if factor >= 1:
+            return self
+
+        def cap(value: int | None) -> int | None:
+            return None if value is None else min(value, max(10, round(value * factor)))
+
+        code = self.code
+        return self.model_copy(
+            update={
+                "probe": self.probe.model_copy(update={"per_class": cap(self.probe.per_class)}),
+                "sts": StsProfile(pairs=cap(self.sts.pairs)),
+                "search": SearchProfile(
+                    queries=cap(self.search.queries), documents=cap(self.search.documents)
+                ),
+                "code": code.model_copy(
+                    update={
+                        "cosqa_queries": cap(code.cosqa_queries),
+                        "cosqa_documents": cap(code.cosqa_documents),
+                        "queries_per_group": cap(code.queries_per_group or code.candidates),
+                    }
+                ),
+                "knn": self.knn.model_copy(
+                    update={
+                        "train_per_class": cap(self.knn.train_per_class),
+                        "test_per_class": cap(self.knn.test_per_class),
+                    }
+                ),
+            }
+        )
 
 
 class EvalData(Strict):

@@ -37,7 +37,7 @@ def write_report(results: dict, folder: Path) -> Path:
         f"Created {results['created']}. Models: {', '.join(_models(results))}. "
         "Each table shows the family's headline metric (x100); results.json has every metric.",
     ]
-    lines += _training(results)
+    lines += _training(results) + _sizing(results)
     lines += family_tables(results, charts=folder)
     for task in _tasks(results, "search") + _tasks(results, "code"):
         curve = _recall_curve(results, task, folder)
@@ -162,6 +162,25 @@ def _label(task: str) -> str:
 def _slug(task: str) -> str:
     """A file name for a task: task names are for people (`code/csn/mined Go, held-out ...`)."""
     return re.sub(r"[^a-z0-9]+", "-", task.lower()).strip("-")
+
+
+def _sizing(results: dict) -> list[str]:
+    """How the profile was fitted to this machine, when it was (eval/sizing.py)."""
+    sizing = results.get("sizing", {})
+    if "texts_per_s" not in sizing:
+        return []
+    share = (
+        "its caps as set"
+        if sizing["factor"] == 1
+        else f"1/{round(1 / sizing['factor'])} of its caps"
+    )
+    return [
+        "",
+        f"Sized to this machine: the first model embedded {sizing['texts_per_s']} texts/s, so "
+        f"the profile's {sizing['texts']:,} texts would take {sizing['projected_minutes']} min "
+        f"a model; with {share} it takes about {sizing['minutes_at_factor']} min "
+        f"(model_minutes: {sizing['model_minutes']}). The sizes below are what ran.",
+    ]
 
 
 def _size(size: dict) -> str:

@@ -56,27 +56,35 @@ def sample_search(data: BeirSet, queries: int | None, documents: int | None, see
     return BeirSet(corpus, {q: data.queries[q] for q in qids}, qrels)
 
 
+def csn_groups(size: int, candidates: int, max_groups: int | None, seed: int) -> list[np.ndarray]:
+    """CodeSearchNet's groups: the pairs shuffled and cut into groups of `candidates` (or one
+    group of all, for a smaller set); a last partial group is left out, as CodeSearchNet does."""
+    order = np.random.default_rng(seed).permutation(size)
+    width = min(candidates, size)
+    groups = [order[s : s + width] for s in range(0, size - width + 1, width)]
+    return groups[:max_groups] if max_groups is not None else groups
+
+
 def codesearchnet(
     retriever: Retriever,
     pairs: list[tuple[str, str]],
     candidates: int,
     max_groups: int | None,
     seed: int,
+    queries_per_group: int | None = None,
 ) -> dict:
-    """CodeSearchNet's protocol: pairs are shuffled and cut into groups of `candidates`; each
-    query ranks its own function among the group's others. A set smaller than one group is
-    ranked whole (and says so); a last partial group is left out, as CodeSearchNet does."""
-    order = np.random.default_rng(seed).permutation(len(pairs))
-    size = min(candidates, len(order))
-    groups = [order[s : s + size] for s in range(0, len(order) - size + 1, size)]
-    groups = groups[:max_groups] if max_groups is not None else groups
+    """CodeSearchNet's protocol: each query ranks its own function among its group's others.
+    `queries_per_group` asks only that many of a group's queries, still against all of its
+    functions, so a smaller evaluation keeps the protocol's 1-in-`candidates` difficulty."""
+    groups = csn_groups(len(pairs), candidates, max_groups, seed)
     results = []
     for group in groups:
         chosen = [pairs[i] for i in group]
+        asked = chosen[:queries_per_group] if queries_per_group else chosen
         data = BeirSet(
             corpus={f"{n:06d}": y for n, (_, y) in enumerate(chosen)},
-            queries={f"{n:06d}": x for n, (x, _) in enumerate(chosen)},
-            qrels={f"{n:06d}": {f"{n:06d}": 1} for n in range(len(chosen))},
+            queries={f"{n:06d}": x for n, (x, _) in enumerate(asked)},
+            qrels={f"{n:06d}": {f"{n:06d}": 1} for n in range(len(asked))},
         )
         results.append(evaluate_search(retriever, data))
     scored = sum(r["queries"] for r in results)
@@ -84,4 +92,5 @@ def codesearchnet(
     recall = {
         str(k): sum(r["recall"][str(k)] * r["queries"] for r in results) / scored for k in CURVE_KS
     }
+    size = len(groups[0]) if groups else 0
     return {**mean, "recall": recall, "queries": scored, "candidates": size, "groups": len(groups)}

@@ -25,11 +25,12 @@ from cpt_core.eval.classify import (
 from cpt_core.eval.code_sets import code_set_name, read_code_pairs, read_cosqa
 from cpt_core.eval.embedding_cache import CachedEncoder
 from cpt_core.eval.probe import probe_accuracy
-from cpt_core.eval.profile import BM25, EvalData, EvalProfile
+from cpt_core.eval.profile import BM25, CodeProfile, EvalData, EvalProfile
 from cpt_core.eval.retrievers import BM25Retriever, DenseRetriever, Retriever
-from cpt_core.eval.search import codesearchnet, evaluate_search, sample_search
+from cpt_core.eval.search import codesearchnet, csn_groups, evaluate_search, sample_search
 from cpt_core.eval.semeval_sts import StsYear, read_sts, year_spearman
 from cpt_core.eval.senteval import ProbeTask, cap_per_class, capped, load_task
+from cpt_core.eval.sizing import size_to_budget
 from cpt_core.eval.sts import StsSet, cosines, read_sick, read_stsb, spearman
 from cpt_core.model.encoders import TextEncoder, load_encoder
 from cpt_core.model.folder import CptMeta, read_meta
@@ -56,6 +57,25 @@ class Sets:
     cosqa: BeirSet | None = None
     code_pairs: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     sst2: ProbeTask | None = None
+
+    def texts(self, code: CodeProfile, seed: int) -> tuple[list[str], list[str]]:
+        """Every text a dense model embeds for these sets: those the profile's caps shrink,
+        and the code-search candidates, which stay (eval/sizing.py weighs the two)."""
+        shrinking = [text for task in self.probe for text in task.texts()]
+        for pairs in self.sts:
+            for part in pairs.files if isinstance(pairs, StsYear) else [pairs]:
+                shrinking += [*part.first, *part.second]
+        for data in [*self.search.values(), *([self.cosqa] if self.cosqa else [])]:
+            shrinking += [*data.queries.values(), *data.corpus.values()]
+        fixed = []
+        for pairs in self.code_pairs.values():
+            for group in csn_groups(len(pairs), code.candidates, code.max_groups, seed):
+                chosen = [pairs[i] for i in group]
+                shrinking += [query for query, _ in chosen[: code.queries_per_group]]
+                fixed += [function for _, function in chosen]
+        if self.sst2:
+            shrinking += [*self.sst2.train.inputs, *self.sst2.test.inputs]
+        return list(dict.fromkeys(shrinking)), list(dict.fromkeys(fixed))
 
 
 def with_baselines(references: list[str]) -> list[str]:
@@ -119,10 +139,19 @@ def evaluate(
     """results.json's content: per task, per model (by the name a person calls it, see
     cpt_core.model.names; its reference beside), the metrics; plus sizes, timings, cache."""
     sets = load_sets(profile, data)
+    loaded = {}  # the first dense model, loaded early when it measures the machine
+    dense = [r for r in references if r != BM25]
+    sizing = {"factor": 1.0}
+    if profile.model_minutes and dense:
+        loaded[dense[0]] = load_encoder(dense[0], profile.max_length, profile.batch_size)
+        shrinking, fixed = sets.texts(profile.code, profile.seed)
+        profile, sizing = size_to_budget(profile, shrinking, fixed, loaded[dense[0]])
+        sets = load_sets(profile, data) if sizing["factor"] < 1 else sets
     results: dict = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "profile": profile.model_dump(mode="json"),
-        "sizes": _sizes(sets),
+        "sizing": sizing,
+        "sizes": _sizes(sets, profile),
         "headline": HEADLINE,
         "models": {},
         "tasks": {},
@@ -134,9 +163,10 @@ def evaluate(
         if reference == BM25:
             info, runner = {"kind": "bm25"}, _Runner(None, BM25Retriever(), profile)
         else:
-            encoder = CachedEncoder(
-                load_encoder(reference, profile.max_length, profile.batch_size), cache
+            backend = loaded.pop(reference, None) or load_encoder(
+                reference, profile.max_length, profile.batch_size
             )
+            encoder = CachedEncoder(backend, cache)
             runner = _Runner(encoder, DenseRetriever(encoder), profile)
             kind = type(encoder.encoder).__name__
             info = {"kind": kind, "name": name, "identity": encoder.identity}
@@ -223,7 +253,12 @@ class _Runner:
         code, seed = self.profile.code, self.profile.seed
         for name, pairs in sets.code_pairs.items():
             out[f"csn/{name}"] = codesearchnet(
-                self.retriever, pairs, code.candidates, code.max_groups, seed
+                self.retriever,
+                pairs,
+                code.candidates,
+                code.max_groups,
+                seed,
+                code.queries_per_group,
             )
         return out
 
@@ -256,7 +291,7 @@ class _Runner:
         return {"sst2": {"accuracy": accuracy, "k": min(k, len(train))}}
 
 
-def _sizes(sets: Sets) -> dict:
+def _sizes(sets: Sets, profile: EvalProfile) -> dict:
     """What each figure was measured on (after the profile's sampling)."""
     sizes: dict = {}
     for task in sets.probe:
@@ -274,8 +309,16 @@ def _sizes(sets: Sets) -> dict:
             "queries": len(sets.cosqa.qrels),
             "documents": len(sets.cosqa.corpus),
         }
+    code = profile.code
     for name, pairs in sets.code_pairs.items():
-        sizes[f"code/csn/{name}"] = {"test_pairs": len(pairs)}
+        groups = csn_groups(len(pairs), code.candidates, code.max_groups, profile.seed)
+        asked = sum(len(group[: code.queries_per_group]) for group in groups)
+        candidates = len(groups[0]) if groups else 0
+        sizes[f"code/csn/{name}"] = {
+            "test_pairs": len(pairs),
+            "queries": asked,
+            "candidates": candidates,
+        }
     if sets.sst2:
         sizes["knn/sst2"] = {"train": len(sets.sst2.train), "test": len(sets.sst2.test)}
     return sizes

@@ -36,9 +36,11 @@ def build_index(
     max_length: int | None = None,
     batch_size: int = 32,
     dtype: str = "auto",
+    encoder: TextEncoder | None = None,
 ) -> IndexMeta:
+    """`encoder`: `model` already loaded (with `max_length`), where the caller measured it."""
     files = corpus_files(corpus)
-    encoder = load_encoder(model, max_length, batch_size, dtype)
+    encoder = encoder or load_encoder(model, max_length, batch_size, dtype)
     out = Path(out)
     with atomic_dir(out) as staging:
         return _build(files, encoder, staging, corpus, model, kind, max_length)

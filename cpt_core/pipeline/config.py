@@ -36,6 +36,7 @@ class PipelineConfig(Strict):
     eval_baselines: bool = True  # BM25, all-MiniLM-L6-v2 and the untrained initial model
     eval_data: EvalData = EvalData()  # sets other than ../shared/data
     index_documents: int | None = 2000  # documents of the combined test split to index
+    index_minutes: float | None = Field(None, gt=0)  # fewer documents where the CPU is slow
     result_storage: str | None = None  # a Prefect storage block ("s3-bucket/cpt"); None: local
 
 

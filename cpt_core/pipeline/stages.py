@@ -9,9 +9,11 @@ stage's cache key), so a changed input or config lands in a new folder instead o
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from itertools import islice
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow.parquet as pq
 
@@ -23,6 +25,12 @@ from cpt_core.errors import CptError
 from cpt_core.locks import locked
 from cpt_core.paths import repo_path
 from cpt_core.pipeline.config import PipelineConfig
+
+if TYPE_CHECKING:
+    from cpt_core.model.encoders import TextEncoder
+
+log = logging.getLogger(__name__)
+INDEX_LENGTH = 128  # tokens of each indexed document
 
 
 def combine_stage(datasets: list[Path], out: Path) -> Manifest:
@@ -72,10 +80,14 @@ def train_stage(
         return train_on_devices(repo_path(preset), overrides, dataset, out, devices)
 
 
-def index_stage(model: Path, dataset: Path, documents: int | None, out: Path) -> Path:
-    """A FAISS index of the dataset's held-out documents (test split), capped for CPU runs."""
+def index_stage(
+    model: Path, dataset: Path, documents: int | None, minutes: float | None, out: Path
+) -> Path:
+    """A FAISS index of the dataset's held-out documents (test split), capped for CPU runs:
+    at most `documents`, and at most what `minutes` allow at the model's rate measured here."""
     with locked(out):
         from cpt_core.index.build import build_index
+        from cpt_core.model.encoders import load_encoder
 
         if (out / "meta.json").is_file():
             return out
@@ -89,10 +101,30 @@ def index_stage(model: Path, dataset: Path, documents: int | None, out: Path) ->
         rows = list(islice(held_out, documents))  # reads shards only until the cap is reached
         if not rows:
             raise CptError(f"{dataset} has no held-out (test split) documents to index")
+        encoder = load_encoder(str(model), INDEX_LENGTH)
+        rows = _affordable(rows, encoder, minutes) if minutes else rows
         corpus.parent.mkdir(parents=True, exist_ok=True)
         corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
-        build_index(corpus, str(model), out, max_length=128)
+        build_index(corpus, str(model), out, max_length=INDEX_LENGTH, encoder=encoder)
         return out
+
+
+def _affordable(rows: list[dict], encoder: TextEncoder, minutes: float) -> list[dict]:
+    """The first rows that `encoder` embeds within `minutes` here (model/throughput.py)."""
+    from cpt_core.model.throughput import SAMPLE, texts_per_second
+
+    if len(rows) <= 4 * SAMPLE:
+        return rows
+    rate = texts_per_second(encoder, [r["text"] for r in rows], "document")
+    kept = max(4 * SAMPLE, int(rate * minutes * 60))
+    log.info(
+        "index: %d of %d documents, what %.1f minutes allow at %.1f documents/s",
+        min(kept, len(rows)),
+        len(rows),
+        minutes,
+        rate,
+    )
+    return rows[:kept]
 
 
 def evaluate_stage(
