@@ -28,10 +28,10 @@ def batch_of(encoder: Encoder, n: int, negatives: bool) -> PairBatch:
     )
 
 
-def gradients(encoder, scale, batch, chunk):
+def gradients(encoder, scale, batch, chunk, packed=False):
     encoder.zero_grad(set_to_none=True)
     scale.zero_grad(set_to_none=True)
-    out = contrastive_step(encoder, scale, batch.prepare(encoder.tokenizer, chunk))
+    out = contrastive_step(encoder, scale, batch.prepare(encoder.tokenizer, chunk, packed=packed))
     grads = {n: p.grad.clone() for n, p in encoder.backbone.named_parameters()}
     grads["tau"] = scale.tau.grad.clone()
     return out.loss.item(), grads

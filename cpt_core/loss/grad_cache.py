@@ -25,6 +25,7 @@ import torch
 from cpt_core.loss.contrastive import LogitScale, LossOutput, contrastive_loss
 from cpt_core.model.delimiters import Batch, DelimitedTokenizer
 from cpt_core.model.encoder import Encoder
+from cpt_core.model.packing import pack
 
 
 @dataclass
@@ -43,12 +44,17 @@ class PairBatch:
         return sum(len(s) for side in self.sides() for s in side)
 
     def prepare(
-        self, tokenizer: DelimitedTokenizer, chunk_size: int = 0, pin: bool = False, pad_to: int = 1
+        self,
+        tokenizer: DelimitedTokenizer,
+        chunk_size: int = 0,
+        pin: bool = False,
+        pad_to: int = 1,
+        packed: bool = False,
     ) -> Prepared:
-        """Padded tensors per chunk, ready for the device. chunk_size 0 (or >= the batch) is
-        the plain full-batch step: one chunk per side. `pin` page-locks them (CUDA), so the
-        copy to the device can run without blocking; `pad_to` rounds widths up (compiled
-        models see fewer shapes)."""
+        """Tensors per chunk, ready for the device. chunk_size 0 (or >= the batch) is the
+        plain full-batch step: one chunk per side. `pin` page-locks them (CUDA), so the copy to
+        the device can run without blocking; `pad_to` rounds widths up (compiled models see
+        fewer shapes); `packed` fills rows of max_length tokens instead (packing.py)."""
         size = chunk_size if 0 < chunk_size < len(self.queries) else 0
         sides = []
         for side in self.sides():
@@ -57,7 +63,12 @@ class PairBatch:
             chunks = []
             for start in range(0, len(side), step):
                 index = torch.tensor(order[start : start + step])
-                batch = tokenizer.collate([side[i] for i in index], pad_to)
+                sequences = [side[i] for i in index]
+                batch = (
+                    pack(sequences, tokenizer.max_length, tokenizer.pad_id)
+                    if packed
+                    else tokenizer.collate(sequences, pad_to)
+                )
                 chunks.append(
                     Chunk(index.pin_memory(), batch.pin()) if pin else Chunk(index, batch)
                 )

@@ -31,10 +31,16 @@ class Delimiters(Strict):
 
 @dataclass
 class Batch:
+    """Token rows and where each sequence is pooled. Padded (`collate`): a sequence per row,
+    pooled at `pool_index` of its row. Packed (packing.py): several per row, positions restarting
+    for each, pooled at (`pool_row`, `pool_index`), and no attention mask for the model."""
+
     input_ids: torch.Tensor
-    attention_mask: torch.Tensor
+    attention_mask: torch.Tensor  # 1 for a sequence's tokens, 0 for padding
     position_ids: torch.Tensor
-    pool_index: torch.Tensor  # position of the closing delimiter's last token, per row
+    pool_index: torch.Tensor  # column of each sequence's closing delimiter (its last token)
+    pool_row: torch.Tensor  # row of each sequence
+    packed: bool = False
 
     @property
     def tokens(self) -> int:
@@ -42,7 +48,9 @@ class Batch:
 
     def pin(self) -> Batch:
         """Page-locked copies: a copy to a GPU from them need not block the host."""
-        return Batch(*(t.pin_memory() for t in vars(self).values()))
+        tensors = (self.input_ids, self.attention_mask, self.position_ids)
+        rows = (self.pool_index, self.pool_row)
+        return Batch(*(t.pin_memory() for t in (*tensors, *rows)), packed=self.packed)
 
 
 class DelimitedTokenizer:
@@ -110,7 +118,7 @@ class DelimitedTokenizer:
         positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
         lengths = mask.sum(dim=1)
         pool = torch.full_like(lengths, width - 1) if self.padding_side == "left" else lengths - 1
-        return Batch(ids, mask, positions, pool)
+        return Batch(ids, mask, positions, pool, torch.arange(len(sequences)))
 
 
 def padded_width(sequences: list[list[int]], pad_to: int = 1) -> int:

@@ -26,14 +26,24 @@ class Encoder(nn.Module):
 
     def forward(self, batch: Batch) -> torch.Tensor:
         device = next(self.backbone.parameters()).device
-        ids, mask, positions, pool = (
+        ids, mask, positions, rows, pool = (
             t.to(device, non_blocking=True)
-            for t in (batch.input_ids, batch.attention_mask, batch.position_ids, batch.pool_index)
+            for t in (
+                batch.input_ids,
+                batch.attention_mask,
+                batch.position_ids,
+                batch.pool_row,
+                batch.pool_index,
+            )
         )
+        # packed rows: the restarting positions tell the model where each sequence begins
         hidden = self.backbone(
-            input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False
+            input_ids=ids,
+            attention_mask=None if batch.packed else mask,
+            position_ids=positions,
+            use_cache=False,
         ).last_hidden_state
-        pooled = hidden[torch.arange(hidden.shape[0], device=device), pool]
+        pooled = hidden[rows, pool]
         # float32 at least (bf16 cosines are too coarse for the loss), float64 kept for tests
         return nn.functional.normalize(
             pooled.to(torch.promote_types(pooled.dtype, torch.float32)), dim=-1

@@ -51,6 +51,9 @@ class DataConfig(Strict):
     seed: int = 0
     hard_negatives: int = Field(0, ge=0)  # per pair, from the shard's `negatives` column
     prefetch: int = Field(2, ge=0)  # steps prepared ahead in a background thread; 0: inline
+    # Each chunk's sequences packed into rows of max_length tokens, not padded to its longest:
+    # no FLOPs on padding, one width for every chunk (model/packing.py). Same loss, gradients.
+    pack: bool = False
 
 
 class TrainConfig(Strict):

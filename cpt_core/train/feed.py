@@ -47,11 +47,12 @@ def steps(
     *,
     pin: bool = False,
     pad_to: int = 1,
+    packed: bool = False,
 ) -> Iterator[Step]:
     """Prepared steps, one after another, in the calling thread."""
     while True:
         pairs = batcher.next_batch()[share]
-        batch = tokenize(tokenizer, pairs).prepare(tokenizer, chunk_size, pin, pad_to)
+        batch = tokenize(tokenizer, pairs).prepare(tokenizer, chunk_size, pin, pad_to, packed)
         yield Step(batch, copy.deepcopy(batcher.state))
 
 

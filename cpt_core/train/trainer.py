@@ -115,6 +115,7 @@ def _train(
         config.data.chunk_size,
         pin=device.type == "cuda",
         pad_to=pad_to,
+        packed=config.data.pack,
     )
     flops = FlopCounter.of(encoder.backbone)
     peak = peak_flops(device, uses_bf16(config.precision, device))
