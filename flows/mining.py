@@ -35,9 +35,7 @@ def mining(
     config = load_pipeline(preset, overrides)
     miners = {kind: getattr(config, kind) for kind in ("code", "text")}
     mined = {
-        f"{kind}_pairs": stored(mine, config).with_options(name=f"mine {kind}")(
-            kind, stage, config.out
-        )
+        f"{kind}_pairs": stored(mine, config, name=f"mine {kind}")(kind, stage, config.out)
         for kind, stage in miners.items()
         if stage.inputs
     }

@@ -9,9 +9,10 @@ Prefect storage block) or, by default, Prefect's local folder.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from prefect import task
+from prefect import Task, get_run_logger, task
 from prefect.context import TaskRunContext
 from prefect.transactions import get_transaction
 
@@ -63,11 +64,31 @@ def _task(key_fn):
     )
 
 
-def stored(chosen, config: PipelineConfig):
-    """The task with the preset's result storage, if it names one."""
-    if config.result_storage is None:
-        return chosen
-    return chosen.with_options(result_storage=config.result_storage)
+def stored(chosen: Task, config: PipelineConfig, name: str | None = None) -> Callable:
+    """The task with the preset's result storage (if it names one), called so that a cached
+    result naming a folder that is gone (`rm -rf runs`, a copied result store) runs the stage
+    again instead of handing later stages a path to nothing."""
+    options = {"name": name} if name else {}
+    if config.result_storage is not None:
+        options["result_storage"] = config.result_storage
+    chosen = chosen.with_options(**options) if options else chosen
+
+    def call(*args, **kwargs):
+        result = chosen(*args, **kwargs)
+        if (gone := _missing(result)) is None:
+            return result
+        get_run_logger().warning(
+            "%s: its cached result names %s, which is gone; running it again", chosen.name, gone
+        )
+        return chosen.with_options(refresh_cache=True)(*args, **kwargs)
+
+    return call
+
+
+def _missing(result: str | dict) -> str | None:
+    """The path a stage's result names (a folder, a model, or a report) if it does not exist."""
+    path = result["report"] if isinstance(result, dict) else result
+    return None if Path(path).exists() else path
 
 
 def _mine_key(_: TaskRunContext, p: dict) -> str:

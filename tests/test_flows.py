@@ -457,3 +457,16 @@ def test_the_pipeline_warm_starts_from_its_current_model_after_inputs_were_added
     assert summary["dataset"] != two_runs[0].result()["dataset"]  # the added inputs were mined
     start = json.loads((Path(summary["model"]) / "cpt.json").read_text())["base_model"]
     assert start == current
+
+
+def test_a_deleted_run_folder_is_made_again_not_served_from_the_cache(two_runs, preset, tmp_path):
+    """`rm -rf runs` and run again: the cached results name folders that are gone, so their
+    stages run again rather than hand the next stage a path to nothing."""
+    from flows.mining import mining
+
+    overrides = {"out": str(tmp_path / "runs"), "text.inputs": []}
+    first = mining(str(preset), overrides, announce=False)
+    shutil.rmtree(tmp_path / "runs")
+    again = mining(str(preset), overrides, announce=False)
+    assert again == first
+    assert all((Path(folder) / "manifest.json").is_file() for folder in again.values())

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from cpt_core.loss.contrastive import LogitScale
-from cpt_core.loss.grad_cache import PairBatch, RngSnapshot, contrastive_step
+from cpt_core.loss.grad_cache import PairBatch, RngSnapshot, contrastive_step, draws_random
 from cpt_core.model.delimiters import DelimitedTokenizer, Delimiters
 from cpt_core.model.encoder import Encoder
 from cpt_core.pretrained.load import load_backbone
@@ -81,3 +81,11 @@ def test_dropout_model_gets_identical_embeddings_on_replay(tmp_path):
         second = encoder(batch)
     assert torch.equal(first, second)
     assert not torch.equal(first, encoder(batch))  # dropout really is active
+
+
+def test_the_rng_is_recorded_only_where_a_forward_draws_from_it(tiny_model, tmp_path):
+    from tests.conftest import make_tiny_model
+
+    assert not draws_random(encoder_from(tiny_model).train())  # no dropout: nothing to replay
+    dropping = encoder_from(make_tiny_model(tmp_path / "m", dropout=0.3))
+    assert draws_random(dropping.train()) and not draws_random(dropping.eval())

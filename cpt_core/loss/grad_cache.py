@@ -11,16 +11,20 @@ forward fewer per step, at no extra memory.
 Chunks are made of length-sorted sequences, so each is padded only to its own longest member:
 a free speed-up, since the loss does not care how the batch is chunked. Chunking and padding
 happen in `PairBatch.prepare`, which the trainer runs ahead of the step, off the main thread.
-Each chunk's RNG state is recorded in pass (1) and replayed in pass (3), so dropout masks match.
+Where the model draws random numbers (dropout in training mode), each chunk's RNG state is
+recorded in pass (1) and replayed in pass (3), so dropout masks match; elsewhere (SmolLM2, Qwen,
+Gemma: no dropout) nothing is recorded, since a snapshot of every CUDA generator costs a host
+sync per chunk.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from cpt_core.loss.contrastive import LogitScale, LossOutput, contrastive_loss
 from cpt_core.model.delimiters import Batch, DelimitedTokenizer
@@ -119,11 +123,12 @@ def contrastive_step(encoder: Encoder, scale: LogitScale, batch: Prepared) -> Lo
         output.loss.backward()
         return output
     leaves, replays, kept = [], [], None
+    random = draws_random(encoder)
     for number, side in enumerate(batch.sides):
         embedded, side_replays = [], []
         for position, chunk in enumerate(side):
             last = number == len(batch.sides) - 1 and position == len(side) - 1
-            snapshot = RngSnapshot()
+            snapshot = RngSnapshot() if random else None
             with torch.set_grad_enabled(last):
                 rows = encoder(chunk.batch)
             if last:
@@ -139,10 +144,20 @@ def contrastive_step(encoder: Encoder, scale: LogitScale, batch: Prepared) -> Lo
     rows.backward(gradient=_rows_of(leaves[-1].grad, chunk))
     for leaf, side_replays in zip(leaves, replays, strict=True):
         for chunk, snapshot in side_replays:
-            with snapshot.replay():
+            with snapshot.replay() if snapshot else nullcontext():
                 rows = encoder(chunk.batch)
             rows.backward(gradient=_rows_of(leaf.grad, chunk))
     return output
+
+
+def draws_random(encoder: Encoder) -> bool:
+    """Whether a forward pass draws random numbers: dropout, as a module or as the attention
+    dropout rate that Llama-style models apply inside attention, in training mode."""
+    if not encoder.training:
+        return False
+    rate = getattr(encoder.backbone.config, "attention_dropout", 0.0) or 0.0
+    modules = encoder.backbone.modules()
+    return rate > 0 or any(isinstance(m, nn.Dropout) and m.p > 0 for m in modules)
 
 
 def _assemble(parts: list[tuple[Chunk, torch.Tensor]]) -> torch.Tensor:
