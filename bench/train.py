@@ -1,8 +1,9 @@
 """Benchmark one contrastive step: plain vs gradient cache vs sentence-transformers.
 
 For each batch size, the same model, sequence length and data go through (a) cpt's plain
-full-batch step, (b) cpt's gradient-cache step and (c) sentence-transformers'
-CachedMultipleNegativesRankingLoss in its symmetric form (the same loss) with the same mini-batch.
+full-batch step, (b) cpt's gradient-cache step, padded and (c) packed (`data.pack`), and (d)
+sentence-transformers' CachedMultipleNegativesRankingLoss in its symmetric form (the same loss)
+with the same mini-batch.
 A step here is forward + backward (the optimiser update is identical for all three and left
 out). Every measurement runs in a fresh subprocess. "peak" is the most memory the steps add
 above the loaded model and data, the warm-up step included (a fresh process's first step grows
@@ -19,6 +20,7 @@ or CoSQA (query, code), with `--data cosqa`.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import subprocess
@@ -29,6 +31,7 @@ from pathlib import Path
 
 import psutil
 import torch
+from st_cached import st_cached_step
 
 from cpt_core.cpus import usable_cpus
 from cpt_core.data.beir import read_beir
@@ -132,10 +135,12 @@ def _peak(cuda: bool) -> int:
 
 
 def _builder(method: str):
-    return _sentence_transformers if method == "st-cached" else _cpt
+    if method == "st-cached":
+        return _sentence_transformers
+    return functools.partial(_cpt, packed=method == "packed")
 
 
-def _cpt(model, queries, documents, chunk, seq, dtype):
+def _cpt(model, queries, documents, chunk, seq, dtype, packed=False):
     backbone, tokenizer = load_backbone(model, dtype=dtype)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     encoder = Encoder(backbone.to(device), DelimitedTokenizer(tokenizer, Delimiters(), seq))
@@ -144,7 +149,7 @@ def _cpt(model, queries, documents, chunk, seq, dtype):
         encoder.tokenizer.encode(queries, "query"), encoder.tokenizer.encode(documents, "document")
     )
     n_params = sum(p.numel() for p in backbone.parameters())
-    prepared = batch.prepare(encoder.tokenizer, chunk)
+    prepared = batch.prepare(encoder.tokenizer, chunk, packed=packed)
 
     def run():
         contrastive_step(encoder, scale, prepared)
@@ -154,34 +159,8 @@ def _cpt(model, queries, documents, chunk, seq, dtype):
 
 
 def _sentence_transformers(model, queries, documents, chunk, seq, dtype):
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.losses import CachedMultipleNegativesRankingLoss
-    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
-
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    body = Transformer(model, max_seq_length=seq, model_kwargs={"dtype": dtype})
-    st = SentenceTransformer(
-        modules=[body, Pooling(body.get_embedding_dimension(), "lasttoken"), Normalize()],
-        device=device,
-    )
-    loss = CachedMultipleNegativesRankingLoss(  # symmetric: two softmaxes, as cpt's loss
-        st,
-        mini_batch_size=chunk,
-        directions=("query_to_doc", "doc_to_query"),
-        partition_mode="per_direction",
-    )
-    features = [st.preprocess(queries), st.preprocess(documents)]
-    features = [
-        {k: v.to(device) if torch.is_tensor(v) else v for k, v in f.items()} for f in features
-    ]
-    tokens = sum(int(f["attention_mask"].sum()) for f in features)
-    n_params = sum(p.numel() for p in st.parameters())
-
-    def run():
-        loss(features, None).backward()
-        st.zero_grad(set_to_none=True)
-
-    return run, n_params, tokens
+    return st_cached_step(model, queries, documents, chunk, seq, dtype, device)
 
 
 def main() -> None:
@@ -218,7 +197,7 @@ def main() -> None:
         rows = []
         for batch in [int(b) for b in args.batches.split(",")]:
             methods = ["plain"] if batch <= args.plain_max else []
-            for method in [*methods, "cached", "st-cached"]:
+            for method in [*methods, "cached", "packed", "st-cached"]:
                 cmd = [
                     sys.executable,
                     __file__,

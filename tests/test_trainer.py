@@ -344,3 +344,9 @@ def test_the_cli_continues_a_trained_model_on_new_pairs(tiny_model, pairs_dir, t
     assert after["train_config"]["model"]["name"] == str(first)
     assert after["train_config"]["loss"]["init_scale"] == pytest.approx(before["logit_scale"])
     assert after["delimiters"] == before["delimiters"]
+
+
+def test_fused_kernels_are_refused_on_a_cpu_in_one_line(tiny_model, pairs_dir, tmp_path):
+    config = tiny_config(tiny_model, **{"model.fused_kernels": True})
+    with pytest.raises(CptError, match=r"model\.fused_kernels needs a CUDA GPU"):
+        train(config, pairs_dir, tmp_path / "r", progress=False)

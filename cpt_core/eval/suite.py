@@ -7,6 +7,7 @@ only; every other model is a dense encoder behind the embedding cache.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +37,8 @@ from cpt_core.model.encoders import TextEncoder, load_encoder
 from cpt_core.model.folder import CptMeta, read_meta
 from cpt_core.model.names import clashing, model_name, with_identity
 from cpt_core.pretrained.reference import resolve
+
+log = logging.getLogger(__name__)
 
 HEADLINE = {
     "probe": "accuracy",
@@ -146,6 +149,13 @@ def evaluate(
         loaded[dense[0]] = load_encoder(dense[0], profile.max_length, profile.batch_size)
         shrinking, fixed = sets.texts(profile.code, profile.seed)
         profile, sizing = size_to_budget(profile, shrinking, fixed, loaded[dense[0]])
+        if "texts_per_s" in sizing:
+            log.info(
+                "evaluation sized here: %.1f texts/s, %.3g of the caps (~%.1f min a model)",
+                sizing["texts_per_s"],
+                sizing["factor"],
+                sizing["minutes_at_factor"],
+            )
         sets = load_sets(profile, data) if sizing["factor"] < 1 else sets
     results: dict = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -29,7 +29,7 @@ from torch import nn
 from cpt_core.loss.contrastive import LogitScale, LossOutput, contrastive_loss
 from cpt_core.model.delimiters import Batch, DelimitedTokenizer
 from cpt_core.model.encoder import Encoder
-from cpt_core.model.packing import pack
+from cpt_core.model.packing import pack, packed_chunks
 
 
 @dataclass
@@ -58,25 +58,25 @@ class PairBatch:
         """Tensors per chunk, ready for the device. chunk_size 0 (or >= the batch) is the
         plain full-batch step: one chunk per side. `pin` page-locks them (CUDA), so the copy to
         the device can run without blocking; `pad_to` rounds widths up (compiled models see
-        fewer shapes); `packed` fills rows of max_length tokens instead (packing.py)."""
+        fewer shapes); `packed` fills rows of max_length tokens instead, and a chunk is then
+        `chunk_size` rows holding as many sequences as fit (packing.py)."""
         size = chunk_size if 0 < chunk_size < len(self.queries) else 0
+        width = tokenizer.max_length
         sides = []
         for side in self.sides():
-            order = sorted(range(len(side)), key=lambda i: -len(side[i]))
-            step = size or len(side)
-            chunks = []
-            for start in range(0, len(side), step):
-                index = torch.tensor(order[start : start + step])
-                sequences = [side[i] for i in index]
-                batch = (
-                    pack(sequences, tokenizer.max_length, tokenizer.pad_id)
-                    if packed
-                    else tokenizer.collate(sequences, pad_to)
-                )
-                chunks.append(
-                    Chunk(index.pin_memory(), batch.pin()) if pin else Chunk(index, batch)
-                )
-            sides.append(chunks)
+            if packed and size:  # chunks of `size` rows, each holding what fits
+                parts = packed_chunks(side, width, size, tokenizer.pad_id)
+            elif packed:
+                parts = [(list(range(len(side))), pack(side, width, tokenizer.pad_id))]
+            else:
+                order = sorted(range(len(side)), key=lambda i: -len(side[i]))
+                step = size or len(side)
+                groups = [order[start : start + step] for start in range(0, len(side), step)]
+                parts = [(g, tokenizer.collate([side[i] for i in g], pad_to)) for g in groups]
+            chunks = [Chunk(torch.tensor(index), batch) for index, batch in parts]
+            sides.append(
+                [Chunk(c.index.pin_memory(), c.batch.pin()) for c in chunks] if pin else chunks
+            )
         return Prepared(sides, cached=size > 0, lengths=[len(s) for x in self.sides() for s in x])
 
 

@@ -23,6 +23,9 @@ class ModelConfig(Strict):
     delimiters: Delimiters = Delimiters()
     padding_side: Literal["left", "right"] = "right"
     gradient_checkpointing: bool = False
+    fused_kernels: bool = (
+        False  # Liger-Kernel's RMSNorm, rotary, SwiGLU: CUDA only (model/fused.py)
+    )
 
 
 class LossConfig(Strict):

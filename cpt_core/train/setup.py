@@ -9,6 +9,7 @@ from cpt_core.loss.contrastive import LogitScale
 from cpt_core.model.attention import use_training_attention
 from cpt_core.model.delimiters import DelimitedTokenizer
 from cpt_core.model.encoder import Encoder
+from cpt_core.model.fused import use_fused_kernels
 from cpt_core.pretrained.load import load_backbone
 from cpt_core.train.config import LossConfig, ModelConfig, OptimConfig
 from cpt_core.train.schedule import WarmupCosine
@@ -17,6 +18,8 @@ from cpt_core.train.schedule import WarmupCosine
 def build_encoder(config: ModelConfig, device: torch.device) -> Encoder:
     backbone, tokenizer = load_backbone(config.name)
     use_training_attention(backbone, device)
+    if config.fused_kernels:
+        use_fused_kernels(backbone, device)
     if config.gradient_checkpointing:
         backbone.gradient_checkpointing_enable({"use_reentrant": False})
     wrapped = DelimitedTokenizer(
