@@ -77,7 +77,9 @@ def tiny_model(tmp_path_factory) -> Path:
     return make_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
 
 
-def write_pairs(folder: Path, pairs: list[tuple[str, str]], negatives: int = 0) -> Path:
+def write_pairs(
+    folder: Path, pairs: list[tuple[str, str]], negatives: int = 0, split: str = "train"
+) -> Path:
     """A real dataset folder (shards + manifest) through the project's own writer."""
     from cpt_core.data.schema import pair_id
     from cpt_core.data.writer import write_dataset
@@ -90,7 +92,7 @@ def write_pairs(folder: Path, pairs: list[tuple[str, str]], negatives: int = 0) 
             "y": y,
             "language": "en",
             "source": "test",
-            "split": "train",
+            "split": split,
             "meta": json.dumps({"i": i}),
             "negatives": [f"unrelated {i} {k}" for k in range(negatives)] if negatives else None,
         }

@@ -17,6 +17,7 @@ from cpt_core.pipeline.beam_runner import BeamRunner
 from cpt_core.pipeline.config import MineStage
 from cpt_core.pipeline.registry import ModelRecord, Registry, scores
 from cpt_core.train.launch import device_count
+from tests.conftest import write_pairs
 
 RESULTS = {
     "headline": {"search": "ndcg@10", "code": "mrr", "sts": "spearman"},
@@ -160,26 +161,10 @@ def test_every_pipeline_preset_loads_and_names_presets_that_exist(preset):
 def test_the_demo_index_holds_what_its_minutes_allow(tiny_model, tmp_path):
     """The rate is measured on the documents themselves: a budget nothing meets keeps the
     smallest index worth measuring for (4 samples' worth), an ample one keeps them all."""
-    from cpt_core.data.schema import pair_id
-    from cpt_core.data.writer import write_dataset
     from cpt_core.model.throughput import SAMPLE
 
     pairs = [(f"query {i}", f"held-out document number {i}") for i in range(400)]
-    rows = [
-        {
-            "pair_id": pair_id("text", "test", x, y),
-            "kind": "text",
-            "x": x,
-            "y": y,
-            "language": "en",
-            "source": "test",
-            "split": "test",
-            "meta": "{}",
-            "negatives": None,
-        }
-        for x, y in pairs
-    ]
-    write_dataset(rows, tmp_path / "pairs", kind="text", inputs=["test"], config={})
+    write_pairs(tmp_path / "pairs", pairs, split="test")
     counts = {}
     for name, minutes in (("ample", 60.0), ("tight", 1e-6), ("unbounded", None)):
         out = stages.index_stage(tiny_model, tmp_path / "pairs", 400, minutes, tmp_path / name)
