@@ -25,6 +25,7 @@ from apache_beam.metrics import Metrics
 
 from beam_jobs.balance import INPUTS, OUTCOMES, as_outcomes
 from beam_jobs.dataset import WriteDataset, pair_key, pair_order
+from beam_jobs.decontaminate import Decontaminate
 from beam_jobs.dedupe import COUNTS, KEPT, ExactDedupe, NearDedupe
 from beam_jobs.inputs import is_local
 from beam_jobs.job import job_main, mine_with, run_job
@@ -176,12 +177,25 @@ def build(
     exact = mined[PAIRS] | "ExactDedupe" >> ExactDedupe(_code_hash, pair_order)
     threshold = config.dedupe.near_threshold
     near = exact[KEPT] | "NearDedupe" >> NearDedupe(_code, pair_key, threshold, pair_order)
-    rows = {"rows": near[KEPT], "licences": licences} | "AttachLicences" >> AttachLicences()
-    functions = (  # every function lands in one outcome: filtered above, a duplicate or kept
+    clean = near
+    if config.decontaminate.enabled:
+        clean = near[KEPT] | "Decontaminate" >> Decontaminate(
+            config.decontaminate, output, code=True, outcome=True
+        )
+    rows = {"rows": clean[KEPT], "licences": licences} | "AttachLicences" >> AttachLicences()
+    functions = (  # every function lands in one outcome: filtered above, a duplicate,
+        # contaminated or kept
         (exact[COUNTS], near[COUNTS]) | "Duplicates" >> beam.Flatten() | as_outcomes("Dropped"),
-        near[KEPT] | "Kept" >> beam.Map(lambda _: ((OUTCOMES, "kept"), 1)),
+        clean[KEPT] | "Kept" >> beam.Map(lambda _: ((OUTCOMES, "kept"), 1)),
     )
-    counts = (mined[COUNTS], exact[COUNTS], near[COUNTS], *functions) | "Counts" >> beam.Flatten()
+    dropped = [clean[COUNTS]] if clean is not near else []
+    counts = (
+        mined[COUNTS],
+        exact[COUNTS],
+        near[COUNTS],
+        *dropped,
+        *functions,
+    ) | "Counts" >> beam.Flatten()
     dead = (repos[DEAD], mined[DEAD]) | "Dead" >> beam.Flatten()
     parts = {"rows": rows, "counts": counts, "dead": dead}
     _ = parts | "Write" >> WriteDataset(

@@ -24,6 +24,7 @@ from tokenizers import Tokenizer
 
 from beam_jobs.balance import INPUTS, OUTCOMES, as_outcomes
 from beam_jobs.dataset import WriteDataset, pair_key, pair_order
+from beam_jobs.decontaminate import Decontaminate
 from beam_jobs.dedupe import COUNTS, KEPT, ExactDedupe, NearDedupe
 from beam_jobs.inputs import is_local
 from beam_jobs.job import job_main, mine_with, run_job
@@ -241,7 +242,12 @@ def build(
     )
     pairs = near[KEPT] | "Pairs" >> Routed(MakePairs(tokenizer, config), (PAIRS, COUNTS, DEAD))
     exact = pairs[PAIRS] | "ExactDedupe" >> ExactDedupe(_passage_key, pair_order)
-    capped = exact[KEPT] | "HostCap" >> CapPerHost(config.max_pairs_per_host)
+    clean = exact
+    if config.decontaminate.enabled:  # pairs, not pages: counted apart from the balance
+        clean = exact[KEPT] | "Decontaminate" >> Decontaminate(
+            config.decontaminate, output, code=False, outcome=False
+        )
+    capped = clean[KEPT] | "HostCap" >> CapPerHost(config.max_pairs_per_host)
     counts = (
         read[COUNTS],
         documents[COUNTS],
@@ -249,6 +255,7 @@ def build(
         near[COUNTS] | as_outcomes("PageDuplicates"),  # pages; ExactDedupe's below are pairs
         pairs[COUNTS],
         exact[COUNTS],
+        *([clean[COUNTS]] if clean is not exact else []),
         capped[COUNTS],
         capped[KEPT] | "TopHosts" >> TopHosts(config.top_hosts),
     ) | "Counts" >> beam.Flatten()

@@ -6,8 +6,10 @@ Two real corpora: the Python standard library of this interpreter, and Debian's 
 - the pure per-file path in one process (no Beam): read, tree-sitter parse (of the files the
   miner parses: not tests, generated or binary ones), the rest of mining (queries, filters,
   rows), MinHash signatures; the parse share is parse / all of it;
-- the Beam job end to end (`python -m beam_jobs.extract_code_pairs`, a fresh process per run)
-  with 1 and 2 workers, beside a run over a tiny fixture tree measured in the same session: its
+- decontamination: building the eval sets' overlap index, and checking every pair against it;
+- the Beam job end to end (`python -m beam_jobs.extract_code_pairs`, a fresh process per run),
+  with and without decontamination, with 1 and 2 workers, beside a run over a tiny fixture
+  tree measured in the same session: its
   time is Beam's fixed start-up, so "steady" rates are files / (wall - start-up).
 
     python bench/mine_code.py                      # both corpora, 1 and 2 workers
@@ -29,6 +31,9 @@ from rich.table import Table
 from cpt_core.code.languages import language_for, parser_for
 from cpt_core.code.mine import file_refusal, mine_file
 from cpt_core.code.sources import SourceFile, read_repository
+from cpt_core.decontam.config import DecontaminationConfig
+from cpt_core.decontam.eval_sets import reported_sets
+from cpt_core.decontam.index import OverlapIndex
 from cpt_core.dedup.minhash import signature
 from cpt_core.paths import REPO
 from cpt_core.pipeline.sources import resolve_source
@@ -61,6 +66,7 @@ def pure_stages(location: str) -> dict[str, float]:
         signature(row["y"])
     sign = time.perf_counter() - start
     return {
+        "rows": rows,
         "files": len(sources),
         "pairs": len(rows),
         "read": read,
@@ -70,10 +76,27 @@ def pure_stages(location: str) -> dict[str, float]:
     }
 
 
-def beam_run(location: str, workers: int, scratch: Path) -> float:
+def decontamination(rows: list[dict]) -> dict[str, float]:
+    """The overlap index of the public eval sets: seconds to build it (done once per content of
+    the sets, then cached) and to check every pair against it."""
+    config = DecontaminationConfig()
+    start = time.perf_counter()
+    index = OverlapIndex.build(reported_sets(config.against).found, config)
+    build = time.perf_counter() - start
+    start = time.perf_counter()
+    for row in rows:
+        index.overlaps((row["x"],), row["y"], row["language"])
+    return {"build": build, "check": time.perf_counter() - start}
+
+
+def beam_run(location: str, workers: int, scratch: Path, decontaminate: bool = True) -> float:
     out = scratch / f"out-{time.monotonic_ns()}"
     command = [sys.executable, "-m", "beam_jobs.extract_code_pairs", "--input", location]
     command += ["--output", str(out), f"--direct_num_workers={workers}"]
+    if not decontaminate:
+        preset = scratch / "no-decontamination.yaml"
+        preset.write_text("decontaminate:\n  enabled: false\n")
+        command += ["--config", str(preset)]
     start = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, cwd=REPO)
     return time.perf_counter() - start
@@ -96,6 +119,11 @@ def main() -> None:
         runs.add_column(column, justify="right")
     runs.add_column("pairs/s", justify="right")
     runs.add_column("vs pure", justify="right")
+    runs.add_column("decontamination off: wall s", justify="right")
+    runs.add_column("on / off", justify="right")
+    checks = Table(title="decontamination against the public eval sets", title_justify="left")
+    for column in ("corpus", "pairs", "index build s (once)", "check s", "ms/pair", "of pure"):
+        checks.add_column(column, justify="right")
     with tempfile.TemporaryDirectory() as scratch:
         fixtures = str(REPO / "tests" / "fixtures" / "code")
         startup = {w: beam_run(fixtures, w, Path(scratch)) for w in workers}
@@ -104,6 +132,11 @@ def main() -> None:
             t = pure_stages(location)
             total = t["read"] + t["parse"] + t["rest"] + t["minhash"]
             pure_rate = t["files"] / total
+            d = decontamination(t["rows"])
+            checks.add_row(
+                name, f"{t['pairs']:,}", f"{d['build']:.1f}", f"{d['check']:.2f}",
+                f"{1000 * d['check'] / max(t['pairs'], 1):.2f}", f"{d['check'] / total:.1%}",
+            )  # fmt: skip
             stages.add_row(
                 name, f"{t['files']:,}", f"{t['pairs']:,}",
                 *(f"{t[k]:.2f}" for k in ("read", "parse", "rest", "minhash")),
@@ -111,14 +144,17 @@ def main() -> None:
             )  # fmt: skip
             for w in workers:
                 wall = beam_run(location, w, Path(scratch))
+                off = beam_run(location, w, Path(scratch), decontaminate=False)
                 steady = t["files"] / max(wall - startup[w], 1e-9) / w
                 runs.add_row(
                     name, str(w), f"{wall:.1f}", f"{t['files'] / wall:.0f}",
                     f"{t['files'] / wall / w:.0f}", f"{steady:.0f}",
                     f"{t['pairs'] / wall:.0f}", f"{steady / pure_rate:.2f}x",
+                    f"{off:.1f}", f"{wall / off:.2f}x",
                 )  # fmt: skip
     console.print(stages)
     console.print(runs)
+    console.print(checks)
     fixed = ", ".join(f"{w} worker(s) {s:.1f} s" for w, s in startup.items())
     console.print(f"Beam start-up (the tiny fixture tree, same session): {fixed}")
 

@@ -14,8 +14,10 @@ import hashlib
 import json
 from pathlib import Path
 
+from cpt_core.code.config import CodeMiningConfig
 from cpt_core.config import load_preset
 from cpt_core.data.manifest import Manifest
+from cpt_core.decontam.build import sets_key
 from cpt_core.eval.profile import EvalData, load_profile, profile_path
 from cpt_core.paths import repo_path
 from cpt_core.pipeline.config import MineStage, PipelineConfig
@@ -24,6 +26,8 @@ from cpt_core.pretrained.digest import file_digest, tree_digest, weights_digest
 from cpt_core.text.config import TextMiningConfig
 from cpt_core.train.config import load_config
 from flows.closure import code_digest
+
+MINERS = {"code": CodeMiningConfig, "text": TextMiningConfig}
 
 # Where each stage starts; the code it runs is everything these reach (flows/closure.py).
 # The Beam jobs and the training worker run from strings (importlib, `python -m`), so they
@@ -51,15 +55,17 @@ def stage_key(stage: str, out: str, *parts: object) -> str:
 
 
 def mine_parts(kind: str, stage: MineStage) -> list:
-    """The input files, the stage's settings, the miner preset's bytes and, for text, the
-    tokenizer whose tokens the passage budget counts."""
+    """The input files, the stage's settings, the miner preset's bytes, the evaluation sets
+    its pairs are kept apart from and, for text, the tokenizer whose tokens the passage budget
+    counts."""
     preset = repo_path(stage.config) if stage.config else None
     settings = stage.model_dump(mode="json", exclude={"inputs", "config"})  # by content here
     parts = [inputs_digest(stage.inputs), settings]
     parts.append(file_digest(preset) if preset else None)
+    miner = load_preset(MINERS[kind], preset, **stage.overrides)
+    parts.append(sets_key(miner.decontaminate) if miner.decontaminate.enabled else None)
     if kind == "text":
-        tokenizer = load_preset(TextMiningConfig, preset, **stage.overrides).tokenizer
-        parts.append(reference_identity(tokenizer))
+        parts.append(reference_identity(miner.tokenizer))
     return parts
 
 

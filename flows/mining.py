@@ -33,7 +33,7 @@ def mining(
 ) -> dict:
     """Each miner the preset gives inputs to, then the combined dataset."""
     config = load_pipeline(preset, overrides)
-    miners = {kind: getattr(config, kind) for kind in ("code", "text")}
+    miners = {kind: config.miner(kind) for kind in ("code", "text")}
     mined = {
         f"{kind}_pairs": stored(mine, config, name=f"mine {kind}")(kind, stage, config.out)
         for kind, stage in miners.items()

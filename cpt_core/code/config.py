@@ -6,6 +6,7 @@ from cpt_core.code.filters import FilterConfig
 from cpt_core.code.sources import SKIP_DIRS
 from cpt_core.config import Strict
 from cpt_core.data.config import DedupeConfig, ShardConfig
+from cpt_core.decontam.config import DecontaminationConfig
 
 
 class CodeMiningConfig(Strict):
@@ -13,3 +14,4 @@ class CodeMiningConfig(Strict):
     filters: FilterConfig = FilterConfig()
     dedupe: DedupeConfig = DedupeConfig()
     shards: ShardConfig = ShardConfig()
+    decontaminate: DecontaminationConfig = DecontaminationConfig()

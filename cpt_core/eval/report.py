@@ -60,8 +60,22 @@ def _training(results: dict) -> list[str]:
             pairs = f" ({trained['pairs']:,} pairs)" if trained.get("pairs") else ""
             lines.append(
                 f"- {name}: trained {trained['steps']:,} steps{pairs} from {trained['start']}"
+                + _decontamination(trained.get("decontamination"))
             )
     return ["", *lines] if lines else []
+
+
+def _decontamination(found: dict | None) -> str:
+    """What keeping the training data apart from the eval sets removed: saying that it
+    removed nothing is the point when nothing overlapped."""
+    if found is None:
+        return "; its data was not checked against the eval sets"
+    removed = sum(found["removed"].values())
+    by_set = ", ".join(f"{name} {n:,}" for name, n in found["removed"].items())
+    missing = f"; not checked: {', '.join(found['unavailable'])}" if found["unavailable"] else ""
+    if not removed:
+        return f"; no mined pair overlapped an eval set ({', '.join(found['checked'])}){missing}"
+    return f"; mined pairs removed for overlapping eval sets: {removed:,} ({by_set}){missing}"
 
 
 def _models(results: dict) -> list[str]:

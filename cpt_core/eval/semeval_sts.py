@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import spearmanr
 
 from cpt_core.errors import CptError
-from cpt_core.eval.sts import StsSet, read_sick, read_stsb
+from cpt_core.eval.sts import StsSet, rank_correlation, read_sick, read_stsb
 
 log = logging.getLogger(__name__)
 INPUT, GOLD = ".input.", ".gs."
@@ -95,12 +94,12 @@ def year_spearman(year: StsYear, scored: list[np.ndarray]) -> dict[str, dict[str
     (SentEval's "wmean", its ALL line), `spearman_mean` the plain mean, `spearman_pooled` one
     Spearman over every pair of the year (the "all" of SimCSE's SentEval)."""
     golds = [f.gold for f in year.files]
-    each = [float(spearmanr(c, g).statistic) for c, g in zip(scored, golds, strict=True)]
+    each = [rank_correlation(c, g) for c, g in zip(scored, golds, strict=True)]
     out = {
         f"{year.name}/{f.name}": {"spearman": 100 * rho}
         for f, rho in zip(year.files, each, strict=True)
     }
-    pooled = spearmanr(np.concatenate(scored), np.concatenate(golds)).statistic
+    pooled = rank_correlation(np.concatenate(scored), np.concatenate(golds))
     out[f"{year.name}/all"] = {
         "spearman": float(100 * np.average(each, weights=[len(g) for g in golds])),
         "spearman_mean": float(100 * np.mean(each)),

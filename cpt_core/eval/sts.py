@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import spearmanr
 
 from cpt_core.errors import CptError
 
@@ -50,7 +49,15 @@ def read_sick(path: str | Path) -> StsSet:
 
 def spearman(first: np.ndarray, second: np.ndarray, gold: np.ndarray) -> float:
     """Spearman x 100 between the pairs' cosines and gold."""
-    return float(100 * spearmanr(cosines(first, second), gold).statistic)
+    return 100 * rank_correlation(cosines(first, second), gold)
+
+
+def rank_correlation(scores: np.ndarray, gold: np.ndarray) -> float:
+    """Spearman's rho. scipy.stats is imported here, not with the module: the miners read the
+    STS sets (to keep them out of training) without scoring them, and need no scipy."""
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(scores, gold).statistic)
 
 
 def cosines(first: np.ndarray, second: np.ndarray) -> np.ndarray:

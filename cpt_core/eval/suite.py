@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from cpt_core.data.beir import BeirSet, read_beir
+from cpt_core.data.decontaminated import removed_by_set
 from cpt_core.errors import CptError
 from cpt_core.eval.classify import (
     SST2_LABEL_PROMPTS,
@@ -210,7 +211,9 @@ def _training(reference: str) -> dict | None:
         return None
     batch = (meta.train_config or {}).get("data", {}).get("batch_size")
     pairs = meta.steps * batch if batch else None
-    return {"steps": meta.steps, "pairs": pairs, "start": meta.base_model}
+    trained = {"steps": meta.steps, "pairs": pairs, "start": meta.base_model}
+    decontaminated = removed_by_set(m["path"] for m in meta.data_manifests if m.get("path"))
+    return trained | ({"decontamination": decontaminated} if decontaminated else {})
 
 
 class _Runner:

@@ -39,6 +39,16 @@ class PipelineConfig(Strict):
     index_minutes: float | None = Field(None, gt=0)  # fewer documents where the CPU is slow
     result_storage: str | None = None  # a Prefect storage block ("s3-bucket/cpt"); None: local
 
+    def miner(self, kind: str) -> MineStage:
+        """The `kind` miner's stage, its pairs kept apart from the sets this pipeline evaluates
+        on (eval_data; a stage's own `decontaminate.against` override wins)."""
+        stage: MineStage = getattr(self, kind)
+        against = self.eval_data.model_dump(mode="json", exclude_defaults=True)
+        if not against:  # the public sets: what the miner's preset checks already
+            return stage
+        overrides = {"decontaminate.against": against} | stage.overrides
+        return stage.model_copy(update={"overrides": overrides})
+
 
 def check_shared_data(config: PipelineConfig, evaluate: bool = True) -> None:
     """Fail before the first stage, not after minutes of mining, when a public set the run

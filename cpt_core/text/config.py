@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from cpt_core.config import Strict
 from cpt_core.data.config import DedupeConfig, ShardConfig
+from cpt_core.decontam.config import DecontaminationConfig
 from cpt_core.text.chunk import ChunkConfig
 from cpt_core.text.filters import TextFilterConfig
 
@@ -18,3 +19,4 @@ class TextMiningConfig(Strict):
     filters: TextFilterConfig = TextFilterConfig()
     dedupe: DedupeConfig = DedupeConfig()
     shards: ShardConfig = ShardConfig()
+    decontaminate: DecontaminationConfig = DecontaminationConfig()

@@ -1,0 +1,1 @@
+"""Training pairs kept apart from the evaluation sets the project reports (decontamination)."""
