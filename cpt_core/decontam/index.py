@@ -17,6 +17,7 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -26,6 +27,7 @@ from cpt_core.decontam.tokens import function_shape, ngram_hashes, whole_hash, w
 from cpt_core.errors import CptError
 
 MAX_SETS = 64  # one bit each
+FILTER_BITS = 26  # an 8 MB filter in front of the binary search
 
 
 @dataclass(frozen=True)
@@ -84,15 +86,28 @@ class OverlapIndex:
             sizes,
         )
 
+    @cached_property
+    def _filter(self) -> np.ndarray:
+        """One bit per slot of the top FILTER_BITS bits of each n-gram hash: most of a
+        training text's n-grams are in no eval set, and this says so without a binary search
+        through the whole index (a few % of them pass by chance)."""
+        slots = self.grams >> np.uint64(64 - FILTER_BITS)
+        bits = np.zeros(1 << (FILTER_BITS - 3), dtype=np.uint8)
+        np.bitwise_or.at(
+            bits, slots >> np.uint64(3), np.left_shift(1, slots & np.uint64(7)).astype(np.uint8)
+        )
+        return bits
+
     def overlaps(
         self, texts: Sequence[str], code: str | None = None, language: str | None = None
     ) -> list[str]:
         """The sets any of `texts` or `code` overlaps, in the index's order."""
         mask = np.uint64(0)
         for text in (*texts, *([code] if code else [])):
-            mask |= _found(
-                self.grams, self.gram_sets, ngram_hashes(words(text), self.ngram, self.shorter)
-            )
+            hashes = ngram_hashes(words(text), self.ngram, self.shorter)
+            slots = hashes >> np.uint64(64 - FILTER_BITS)
+            maybe = (self._filter[slots >> np.uint64(3)] >> (slots & np.uint64(7))) & 1
+            mask |= _found(self.grams, self.gram_sets, hashes[maybe.astype(bool)])
         if code and (shape := function_shape(code, language, self.min_function_tokens)):
             mask |= _found(self.shapes, self.shape_sets, np.array([shape], dtype=np.uint64))
         return [name for bit, name in enumerate(self.names) if int(mask) >> bit & 1]

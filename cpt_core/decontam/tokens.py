@@ -18,13 +18,14 @@ import unicodedata
 from functools import lru_cache
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 WORD = re.compile(r"\w+")
 TOKEN = re.compile(r"\w+|[^\w\s]")
-IDENTIFIER = re.compile(r"[^\W\d]\w*")
-# a window's hash is sum(word_hash[i] * MIX[i]) mod 2^64: odd multipliers, one per position
-MIX = np.random.default_rng(0x6370742D).integers(1, 2**63, size=64, dtype=np.uint64) * 2 + 1
+# Windows hash as polynomials in BASE over the words' hashes, mod 2^64 (numpy's uint64
+# arithmetic wraps): from one running sum per text, every window of every length costs two
+# vector operations, so checking the few lengths of short eval texts stays cheap.
+BASE = 0x9E3779B97F4A7C15  # odd, so invertible mod 2^64
+BASE_INVERSE = pow(BASE, -1, 2**64)
 
 # Comments and docstrings by language: the mined side has its docstring cut, the eval side
 # (CoSQA, CodeSearchNet) keeps it, and neither changes what a function does.
@@ -43,22 +44,29 @@ KEYWORDS = frozenset(_KEYWORDS.split())
 
 
 def words(text: str) -> list[str]:
-    return WORD.findall(unicodedata.normalize("NFKC", text).lower())
+    if not text.isascii():  # NFKC changes nothing in ASCII, and most code is ASCII
+        text = unicodedata.normalize("NFKC", text)
+    return WORD.findall(text.lower())
 
 
 def ngram_hashes(tokens: list[str], n: int, shorter: tuple[int, ...] = ()) -> np.ndarray:
     """The hashes of every window of `n` words, and of every window of each length in
     `shorter` (eval texts shorter than `n` count whole, at their own length)."""
-    if not tokens:
+    sizes = [size for size in (n, *shorter) if size <= len(tokens)]
+    if not sizes:
         return np.empty(0, dtype=np.uint64)
-    hashed = np.array([_word_hash(t) for t in tokens], dtype=np.uint64)
-    windows = [_windows(hashed, size) for size in (n, *shorter) if size <= len(hashed)]
-    return np.concatenate(windows) if windows else np.empty(0, dtype=np.uint64)
+    hashed = np.fromiter((_word_hash(t) for t in tokens), dtype=np.uint64, count=len(tokens))
+    up, down = _powers(len(tokens))
+    running = np.zeros(len(tokens) + 1, dtype=np.uint64)
+    np.cumsum(hashed * down, out=running[1:])
+    # the window [i, i + size) is sum(word_j * BASE^(i + size - 1 - j)): where it starts
+    # does not change its hash
+    return np.concatenate([(running[size:] - running[:-size]) * up[size - 1 :] for size in sizes])
 
 
 def whole_hash(tokens: list[str]) -> np.uint64:
     """The hash of all of `tokens` as one window (an eval text shorter than n)."""
-    return _windows(np.array([_word_hash(t) for t in tokens], dtype=np.uint64), len(tokens))[0]
+    return ngram_hashes(tokens, len(tokens))[0]
 
 
 def function_shape(code: str, language: str | None, min_tokens: int) -> int | None:
@@ -67,14 +75,14 @@ def function_shape(code: str, language: str | None, min_tokens: int) -> int | No
     tokens = TOKEN.findall(_without_comments(code, language).replace('"', "'"))
     if len(tokens) < min_tokens:
         return None
-    names: dict[str, str] = {}
-    shape = []
-    for token in tokens:
-        if IDENTIFIER.fullmatch(token) and token.lower() not in KEYWORDS:
-            token = names.setdefault(token, f"v{len(names)}")
-        shape.append(token)
-    digest = hashlib.blake2b(" ".join(shape).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little")
+    names = dict.fromkeys(t for t in tokens if _is_name(t) and t.lower() not in KEYWORDS)
+    numbered = {name: f"v{i}" for i, name in enumerate(names)}
+    shape = " ".join([numbered.get(t, t) for t in tokens])
+    return int.from_bytes(hashlib.blake2b(shape.encode(), digest_size=8).digest(), "little")
+
+
+def _is_name(token: str) -> bool:
+    return token[0].isalpha() or token[0] == "_"
 
 
 def _without_comments(code: str, language: str | None) -> str:
@@ -82,11 +90,13 @@ def _without_comments(code: str, language: str | None) -> str:
     return re.sub(f"{_DOCSTRINGS}|{_BLOCK}|(?:{line})[^\\n]*", " ", code)
 
 
-def _windows(hashed: np.ndarray, size: int) -> np.ndarray:
-    if size > len(MIX):
-        raise ValueError(f"n-grams of at most {len(MIX)} words")
-    with np.errstate(over="ignore"):
-        return sliding_window_view(hashed, size) @ MIX[:size]
+def _powers(length: int) -> tuple[np.ndarray, np.ndarray]:
+    """BASE^i and BASE^-i for i < length, mod 2^64."""
+    up = np.full(length, BASE, dtype=np.uint64)
+    up[0] = 1
+    down = np.full(length, BASE_INVERSE, dtype=np.uint64)
+    down[0] = 1
+    return np.cumprod(up, dtype=np.uint64), np.cumprod(down, dtype=np.uint64)
 
 
 @lru_cache(maxsize=1 << 20)
