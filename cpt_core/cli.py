@@ -329,6 +329,10 @@ def index_build(
     dtype: Annotated[
         str, typer.Option(help="auto (bfloat16 where fast), float32 or bfloat16.")
     ] = "auto",
+    dim: Annotated[
+        int | None,
+        typer.Option(help="A smaller width the model was trained at (loss.matryoshka_dims)."),
+    ] = None,
 ) -> None:
     """Embed a corpus (streaming, length-sorted batches) and write a FAISS index folder. Any
     precision's index is searched by the same model in any other (bf16 on a GPU, float32 on a
@@ -340,7 +344,7 @@ def index_build(
     model = _model(model)
     from cpt_core.index.build import build_index
 
-    meta = build_index(corpus, model, out, kind, max_length, batch_size, dtype)  # type: ignore[arg-type]
+    meta = build_index(corpus, model, out, kind, max_length, batch_size, dtype, dim=dim)  # type: ignore[arg-type]
     typer.echo(
         f"{meta.count} vectors ({meta.kind}, dim {meta.dimension}, {meta.model_dtype}, "
         f"recall@10 vs exact "

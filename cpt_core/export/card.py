@@ -40,10 +40,32 @@ def model_card(reference: str, embedder: Embedder, name: str) -> str:
         f"{embedder.encoder.tokenizer.max_length} tokens (the content is cut, never the "
         f"delimiter), {embedder.dim} dimensions, normalised to unit length.",
         *_usage(name),
+        *_widths(name, meta.matryoshka_dims),
         *_training(meta),
         *_evaluation(reference),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _widths(name: str, dims: list[int]) -> list[str]:
+    """How to ask for a smaller width, when the model was trained for some."""
+    if not dims:
+        return []
+    smallest = min(dims)
+    return [
+        "",
+        "## Smaller embeddings",
+        "",
+        f"Trained as a Matryoshka model: the first {', '.join(map(str, dims))} coordinates "
+        "(renormalised) are embeddings of their own. In sentence-transformers:",
+        "",
+        "```python",
+        f'model = SentenceTransformer("{name}", truncate_dim={smallest})',
+        "```",
+        "",
+        f'From the server, `"dimensions": {smallest}` in an embeddings request; an index at that '
+        f"width: `cpt index build ... --dim {smallest}`.",
+    ]
 
 
 def _usage(name: str) -> list[str]:

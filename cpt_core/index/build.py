@@ -25,6 +25,7 @@ from cpt_core.index.corpus import corpus_files, corpus_identity, read_corpus
 from cpt_core.index.faiss_index import Kind, choose_kind, make_index, recall_against_exact
 from cpt_core.index.meta import IndexMeta
 from cpt_core.model.encoders import TextEncoder, load_encoder
+from cpt_core.model.widths import checked_width, narrowed
 from cpt_core.staging import atomic_dir
 
 
@@ -37,13 +38,16 @@ def build_index(
     batch_size: int = 32,
     dtype: str = "auto",
     encoder: TextEncoder | None = None,
+    dim: int | None = None,
 ) -> IndexMeta:
-    """`encoder`: `model` already loaded (with `max_length`), where the caller measured it."""
+    """`encoder`: `model` already loaded (with `max_length`), where the caller measured it.
+    `dim`: one of a Matryoshka-trained model's widths, for a smaller index (None: full)."""
     files = corpus_files(corpus)
     encoder = encoder or load_encoder(model, max_length, batch_size, dtype)
+    dim = checked_width(encoder.name, encoder.widths, dim)
     out = Path(out)
     with atomic_dir(out) as staging:
-        return _build(files, encoder, staging, corpus, model, kind, max_length)
+        return _build(files, encoder, staging, corpus, model, kind, max_length, dim)
 
 
 def _build(
@@ -54,6 +58,7 @@ def _build(
     model: str,
     kind: Kind,
     max_length: int | None,
+    width: int | None,
 ) -> IndexMeta:
     rows, dim, seen = 0, 0, set()
     table = pa.schema([("id", pa.string()), ("text", pa.string())])
@@ -65,6 +70,7 @@ def _build(
         for block in read_corpus(files):
             block_ids, block_texts = zip(*block, strict=True)
             vectors = encoder.encode(list(block_texts), "document").astype(np.float32)
+            vectors = narrowed(vectors, width)
             sink.write(vectors.tobytes())
             ids.write_table(pa.table({"id": block_ids, "text": block_texts}, schema=table))
             seen.update(block_ids)

@@ -22,6 +22,7 @@ from rich.text import Text
 from cpt_core.errors import CptError
 from cpt_core.index.meta import IndexMeta
 from cpt_core.model.encoders import TextEncoder, load_encoder
+from cpt_core.model.widths import narrowed
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,12 @@ class SearchIndex:
     def search_vectors(
         self, vectors: np.ndarray, k: int = 10, within: np.ndarray | None = None
     ) -> list[list[Hit]]:
-        """Top-k per query vector; `within` (rows, from `rows_of`) restricts the search."""
+        """Top-k per query vector; `within` (rows, from `rows_of`) restricts the search. Full
+        width vectors of a Matryoshka model meet an index built at one of its smaller widths
+        as that prefix, as the index's documents did."""
+        full, width = self.encoder.dim, self.meta.dimension
+        if vectors.ndim == 2 and vectors.shape[1] == full > width and width in self.encoder.widths:
+            vectors = narrowed(vectors, width)
         if vectors.ndim != 2 or vectors.shape[1] != self.meta.dimension:
             raise CptError(
                 f"query vectors have dimension {vectors.shape[-1]}, the index "

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from cpt_core.loss.contrastive import LogitScale, LossOutput, contrastive_loss
+from cpt_core.loss.matryoshka import Loss
 from cpt_core.model.delimiters import Batch, DelimitedTokenizer
 from cpt_core.model.encoder import Encoder
 from cpt_core.model.packing import pack, packed_chunks
@@ -115,11 +116,14 @@ class RngSnapshot:
             yield
 
 
-def contrastive_step(encoder: Encoder, scale: LogitScale, batch: Prepared) -> LossOutput:
-    """Forward and backward for one batch; gradients accumulate into the parameters."""
+def contrastive_step(
+    encoder: Encoder, scale: LogitScale, batch: Prepared, loss: Loss = contrastive_loss
+) -> LossOutput:
+    """Forward and backward for one batch; gradients accumulate into the parameters. `loss`
+    maps the embedded sides to a LossOutput (contrastive_loss, or matryoshka_loss)."""
     if not batch.cached:
         sides = [_assemble([(c, encoder(c.batch)) for c in side]) for side in batch.sides]
-        output = contrastive_loss(*sides[:2], scale(), *sides[2:])
+        output = loss(*sides[:2], scale(), *sides[2:])
         output.loss.backward()
         return output
     leaves, replays, kept = [], [], None
@@ -138,7 +142,7 @@ def contrastive_step(encoder: Encoder, scale: LogitScale, batch: Prepared) -> Lo
             embedded.append((chunk, rows.detach()))
         leaves.append(_assemble(embedded).requires_grad_())
         replays.append(side_replays)
-    output = contrastive_loss(*leaves[:2], scale(), *leaves[2:])
+    output = loss(*leaves[:2], scale(), *leaves[2:])
     output.loss.backward()
     chunk, rows = kept
     rows.backward(gradient=_rows_of(leaves[-1].grad, chunk))

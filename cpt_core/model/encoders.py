@@ -25,6 +25,7 @@ from cpt_core.model.char_cut import cut_texts
 from cpt_core.model.delimiters import Side, padded_width, special_tokens_around
 from cpt_core.model.names import model_name
 from cpt_core.model.packed_linear import pack_linears
+from cpt_core.model.widths import trained_widths
 from cpt_core.pretrained.catalogue import CATALOGUE
 from cpt_core.pretrained.digest import weights_digest, with_precision
 from cpt_core.pretrained.fetch import fetch
@@ -40,6 +41,7 @@ class TextEncoder(Protocol):
     dtype: str  # the precision vectors are computed in
     identity: str  # space + dtype: what cached vectors are keyed on
     dim: int
+    widths: tuple[int, ...]  # the widths it embeds at: Matryoshka prefixes and dim (widths.py)
     max_length: int
     vocab_size: int
 
@@ -67,6 +69,7 @@ class DecoderEncoder:
         self.dtype = str(next(embedder.encoder.parameters()).dtype).removeprefix("torch.")
         self.identity = with_precision(self.space, self.dtype)
         self.dim = embedder.dim
+        self.widths = trained_widths(self.dim, embedder.meta.matryoshka_dims)
         self.max_length = tokenizer.max_length
         self.vocab_size = len(tokenizer.tokenizer)
 
@@ -113,6 +116,7 @@ class SentenceTransformerEncoder:
         self.dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
         self.identity = with_precision(self.space, self.dtype)
         self.dim = int(model.get_embedding_dimension())
+        self.widths = (self.dim,)
         self.tokenizer = model.tokenizer
         self.around = special_tokens_around(self.tokenizer)
         self.vocab_size = len(self.tokenizer)

@@ -30,6 +30,7 @@ class CptMeta(BaseModel):
     train_config: dict | None = None
     data_manifests: list[dict] = []
     steps: int = 0
+    matryoshka_dims: list[int] = []  # widths trained to embed on their own (prefixes)
 
 
 def read_meta(folder: Path) -> CptMeta | None:

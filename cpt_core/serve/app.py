@@ -27,7 +27,9 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
+from cpt_core.errors import CptError
 from cpt_core.model.delimiters import Side
+from cpt_core.model.widths import checked_width, narrowed
 from cpt_core.serve.admission import Admission
 from cpt_core.serve.backend import Backend
 from cpt_core.serve.body_limit import BodyLimit
@@ -102,18 +104,13 @@ def create_app(
     async def embeddings(body: EmbeddingRequest):
         # this request's model, to the end, whatever swaps meanwhile
         served, side = requested(holder, body.model, body.input_type)
-        dim = served.encoder.dim
-        if body.dimensions is not None and body.dimensions != dim:
-            raise ApiError(
-                400,
-                f"{served.name} produces {dim}-dimensional embeddings; dimensions must be "
-                f"{dim} or omitted",
-                "dimensions",
-                "unsupported_dimensions",
-            )
+        try:  # a Matryoshka-trained model serves each trained width, renormalised
+            width = checked_width(served.name, served.encoder.widths, body.dimensions)
+        except CptError as exc:
+            raise ApiError(400, str(exc), "dimensions", "unsupported_dimensions") from exc
         with batcher.permit(len(body.input)):
             sequences, tokens = await tokenization(served.encoder, body.input, side)
-            vectors = await batcher.embed(served.encoder, sequences)
+            vectors = narrowed(await batcher.embed(served.encoder, sequences), width)
         data = [
             {"object": "embedding", "index": i, "embedding": encoded(v, body.encoding_format)}
             for i, v in enumerate(vectors)

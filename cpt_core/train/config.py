@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from cpt_core.config import Strict, load_preset
 from cpt_core.errors import CptError
@@ -32,6 +32,30 @@ class LossConfig(Strict):
     init_scale: float = Field(1 / 0.07, gt=0)  # exp(tau) at start, as CLIP
     max_scale: float = Field(100.0, gt=0)  # CLIP's clamp on exp(tau)
     learn_scale: bool = True
+    # Matryoshka widths, e.g. [64, 128, 256, full]: the loss is summed over these prefixes
+    # (loss/matryoshka.py); empty trains the full width alone.
+    matryoshka_dims: tuple[int | Literal["full"], ...] = ()
+    matryoshka_weights: tuple[float, ...] = ()  # one per width; empty: 1 each
+
+    @model_validator(mode="after")
+    def _widths(self) -> LossConfig:
+        if self.matryoshka_weights and len(self.matryoshka_weights) != len(self.matryoshka_dims):
+            raise ValueError("loss.matryoshka_weights needs one weight per matryoshka_dims entry")
+        if any(d != "full" and d < 1 for d in self.matryoshka_dims):
+            raise ValueError("loss.matryoshka_dims are positive widths or 'full'")
+        return self
+
+    def widths(self, full: int) -> tuple[tuple[int, ...], tuple[float, ...]]:
+        """The Matryoshka widths for a model `full` wide, ascending and each at most `full`,
+        with their weights; ((), ()) when none are set."""
+        if not self.matryoshka_dims:
+            return (), ()
+        weights = self.matryoshka_weights or (1.0,) * len(self.matryoshka_dims)
+        dims = [full if d == "full" else d for d in self.matryoshka_dims]
+        if max(dims) > full:
+            raise CptError(f"loss.matryoshka_dims: {max(dims)} is wider than the model ({full})")
+        pairs = sorted(zip(dims, weights, strict=True))
+        return tuple(d for d, _ in pairs), tuple(w for _, w in pairs)
 
 
 class OptimConfig(Strict):
@@ -83,9 +107,12 @@ class TrainConfig(Strict):
             body.pop(key)
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
-    def model_meta(self, logit_scale: float, steps: int, manifests: list[dict]) -> CptMeta:
+    def model_meta(
+        self, logit_scale: float, steps: int, manifests: list[dict], dims: tuple[int, ...] = ()
+    ) -> CptMeta:
         """What the model folder's cpt.json records about how these weights were made."""
         return CptMeta(
+            matryoshka_dims=list(dims),
             base_model=self.model.name,
             delimiters=self.model.delimiters,
             max_length=self.model.max_length,

@@ -24,6 +24,7 @@ from cpt_core.dist.reducer import OverlappedReducer
 from cpt_core.dist.shard import clip_gradients, full_state, shard
 from cpt_core.errors import CptError
 from cpt_core.loss.grad_cache import contrastive_step
+from cpt_core.loss.matryoshka import loss_for
 from cpt_core.model.folder import save_model
 from cpt_core.train.checkpoint import Checkpointer, TrainState, checkpoints, load_checkpoint
 from cpt_core.train.config import TrainConfig
@@ -85,6 +86,8 @@ def _train(
     if config.compile:  # widths are rounded up to 16 below, so few shapes reach the compiler
         encoder.backbone.compile(dynamic=False)
     scale = build_scale(config.loss, device)
+    widths, weights = config.loss.widths(encoder.dim)
+    loss = loss_for(widths, weights)
     modules = nn.ModuleDict({"backbone": encoder.backbone, "scale": scale})
     groups = [trainable(encoder.backbone), trainable(scale)]
     optimizer, scheduler = build_optimizer(
@@ -140,7 +143,7 @@ def _train(
             if reducer:
                 reducer.arm(taken.batch.backwards)
             with precision:
-                output = contrastive_step(encoder, scale, taken.batch)
+                output = contrastive_step(encoder, scale, taken.batch, loss)
             if reducer:
                 reducer.finish()
             grad_norm = clip_gradients(groups, config.optim.grad_clip)
@@ -174,7 +177,7 @@ def _train(
         return None
     weights = full_state(encoder.backbone) if sharded else None  # gathered from every rank
     if world.is_main:
-        meta = config.model_meta(scale().item(), schedule.horizon, _manifests(source))
+        meta = config.model_meta(scale().item(), schedule.horizon, _manifests(source), widths)
         save_model(encoder, meta, out / "model", weights)
         records = metrics.read()
         if records:
