@@ -32,12 +32,15 @@ from cpt_core.train.config import load_config
 from cpt_core.train.trainer import train
 
 
-def trained(pairs: str, out: Path, steps: int, dims: list | None) -> tuple[Path, float]:
+def trained(
+    pairs: str, out: Path, steps: int, dims: list | None, weights: list[float] | None = None
+) -> tuple[Path, float]:
     """A demo-preset model (from its cache when this bench ran before) and its s/step."""
     overrides = {"optim.max_steps": steps, "optim.max_minutes": None, "log_every": 1}
     overrides |= {"optim.warmup_steps": min(3, steps - 1), "checkpoint_every": steps}
     if dims:
         overrides["loss.matryoshka_dims"] = dims
+        overrides["loss.matryoshka_weights"] = weights or [1.0] * len(dims)
     config = load_config("configs/demo.yaml", **overrides)
     model = out / "model"
     if not model.is_dir():
@@ -72,6 +75,7 @@ def main() -> None:
     parser.add_argument("--pairs", required=True, help="pair shards (a mined dataset folder)")
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--dims", default="64,128,256,full")
+    parser.add_argument("--weights", default=None, help="one per width (default: 1 each)")
     parser.add_argument("--queries", type=int, default=75)
     parser.add_argument("--documents", type=int, default=200)
     parser.add_argument("--out", default="runs/bench-matryoshka")
@@ -84,11 +88,13 @@ def main() -> None:
     }
     sets = {k: sample_search(v, args.queries, args.documents, seed=0) for k, v in sets.items()}
     plain, plain_step = trained(args.pairs, out / "plain", args.steps, None)
-    nested, nested_step = trained(args.pairs, out / "matryoshka", args.steps, dims)
+    weights = [float(w) for w in args.weights.split(",")] if args.weights else None
+    nested, nested_step = trained(args.pairs, out / "matryoshka", args.steps, dims, weights)
     full = Embedder.from_pretrained(plain, dtype="float32").dim
     widths = sorted({full if d == "full" else d for d in dims})
     results = {
         "steps": args.steps,
+        "weights": weights,
         "widths": widths,
         "seconds_per_step": {"plain": plain_step, "matryoshka": nested_step},
         "plain": figures(plain, sets, widths),
