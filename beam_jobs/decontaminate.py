@@ -32,10 +32,14 @@ class Decontaminate(beam.PTransform):
     """Pair rows -> {KEPT: the rows no eval set overlaps, COUNTS: what was dropped and checked}.
 
     `code` checks each row's `y` as a function too (its shape); `outcome` counts a dropped row
-    as the balance's `contaminated` outcome (the code miner, whose unit is the pair)."""
+    as the balance's `contaminated` outcome (the code miner, whose unit is the pair). With
+    `enabled: false` every row is kept and nothing is counted."""
 
     def __init__(self, config: DecontaminationConfig, output: str, code: bool, outcome: bool):
         super().__init__()
+        self.enabled = config.enabled
+        if not self.enabled:
+            return
         checked = overlap_index(config)
         self.location = _for_workers(checked, output)
         self.code, self.outcome = code, outcome
@@ -48,6 +52,8 @@ class Decontaminate(beam.PTransform):
         ]
 
     def expand(self, rows):
+        if not self.enabled:
+            return {KEPT: rows, COUNTS: rows.pipeline | "Nothing" >> beam.Create([])}
         dropped = rows | "Overlaps" >> Routed(
             _DropOverlapping(self.location, self.code, self.outcome), (KEPT, COUNTS)
         )

@@ -177,23 +177,20 @@ def build(
     exact = mined[PAIRS] | "ExactDedupe" >> ExactDedupe(_code_hash, pair_order)
     threshold = config.dedupe.near_threshold
     near = exact[KEPT] | "NearDedupe" >> NearDedupe(_code, pair_key, threshold, pair_order)
-    clean = near
-    if config.decontaminate.enabled:
-        clean = near[KEPT] | "Decontaminate" >> Decontaminate(
-            config.decontaminate, output, code=True, outcome=True
-        )
+    clean = near[KEPT] | "Decontaminate" >> Decontaminate(
+        config.decontaminate, output, code=True, outcome=True
+    )
     rows = {"rows": clean[KEPT], "licences": licences} | "AttachLicences" >> AttachLicences()
     functions = (  # every function lands in one outcome: filtered above, a duplicate,
         # contaminated or kept
         (exact[COUNTS], near[COUNTS]) | "Duplicates" >> beam.Flatten() | as_outcomes("Dropped"),
         clean[KEPT] | "Kept" >> beam.Map(lambda _: ((OUTCOMES, "kept"), 1)),
     )
-    dropped = [clean[COUNTS]] if clean is not near else []
     counts = (
         mined[COUNTS],
         exact[COUNTS],
         near[COUNTS],
-        *dropped,
+        clean[COUNTS],
         *functions,
     ) | "Counts" >> beam.Flatten()
     dead = (repos[DEAD], mined[DEAD]) | "Dead" >> beam.Flatten()

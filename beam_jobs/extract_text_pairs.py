@@ -242,11 +242,10 @@ def build(
     )
     pairs = near[KEPT] | "Pairs" >> Routed(MakePairs(tokenizer, config), (PAIRS, COUNTS, DEAD))
     exact = pairs[PAIRS] | "ExactDedupe" >> ExactDedupe(_passage_key, pair_order)
-    clean = exact
-    if config.decontaminate.enabled:  # pairs, not pages: counted apart from the balance
-        clean = exact[KEPT] | "Decontaminate" >> Decontaminate(
-            config.decontaminate, output, code=False, outcome=False
-        )
+    # pairs, not pages: what it drops is counted apart from the balance
+    clean = exact[KEPT] | "Decontaminate" >> Decontaminate(
+        config.decontaminate, output, code=False, outcome=False
+    )
     capped = clean[KEPT] | "HostCap" >> CapPerHost(config.max_pairs_per_host)
     counts = (
         read[COUNTS],
@@ -255,7 +254,7 @@ def build(
         near[COUNTS] | as_outcomes("PageDuplicates"),  # pages; ExactDedupe's below are pairs
         pairs[COUNTS],
         exact[COUNTS],
-        *([clean[COUNTS]] if clean is not exact else []),
+        clean[COUNTS],
         capped[COUNTS],
         capped[KEPT] | "TopHosts" >> TopHosts(config.top_hosts),
     ) | "Counts" >> beam.Flatten()

@@ -228,3 +228,15 @@ def test_the_report_says_what_each_set_removed_through_a_combined_dataset(
     clean = {"removed": {"SciFact": 0}, "checked": ["SciFact"], "unavailable": []}
     assert _decontamination(clean) == "; no mined pair overlapped an eval set (SciFact)"
     assert removed_by_set([tmp_path / "gone"]) is None
+
+
+def test_turned_off_it_keeps_every_pair_and_counts_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("CPT_HOME", str(tmp_path / "home"))
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "a.py").write_text(EVAL_FUNCTION + "\n\n" + NEAR_MISS)
+    config = CodeMiningConfig(decontaminate=DecontaminationConfig(enabled=False))
+    manifest = mine_code([str(repo)], str(tmp_path / "out"), config, ["--direct_num_workers=1"])
+    assert manifest.counts["rows"] == 2
+    assert not {"contaminated", "decontamination_checked"} & manifest.counts.keys()
+    assert not (tmp_path / "home" / "decontamination").exists()  # no index was built

@@ -39,6 +39,5 @@ def _manifests(folders: Iterable[str | Path]) -> Iterable[Manifest]:
             continue
         manifest = Manifest.read(folder)
         yield manifest
-        sources = [i for i in manifest.inputs if (Path(i) / MANIFEST_NAME).is_file()]
-        if manifest.kind == "mixed":
-            yield from _manifests(sources)
+        if manifest.kind == "mixed":  # a combined dataset: its inputs are datasets
+            yield from _manifests(manifest.inputs)
