@@ -240,3 +240,12 @@ def test_turned_off_it_keeps_every_pair_and_counts_nothing(tmp_path, monkeypatch
     assert manifest.counts["rows"] == 2
     assert not {"contaminated", "decontamination_checked"} & manifest.counts.keys()
     assert not (tmp_path / "home" / "decontamination").exists()  # no index was built
+
+
+def test_a_damaged_cached_index_is_built_again(only_fixture_sets):
+    config = DecontaminationConfig(against=only_fixture_sets)
+    path = overlap_index(config).path
+    path.write_bytes(path.read_bytes()[:100])  # cut short, as by a full disk
+    again = overlap_index(config)
+    assert again.index.overlaps([], RENAMED, "python") == ["CoSQA"]
+    assert OverlapIndex.load(path.read_bytes()).sizes == again.index.sizes

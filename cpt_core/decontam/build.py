@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +47,10 @@ def overlap_index(config: DecontaminationConfig) -> Checked:
     unavailable = tuple(sets.unavailable)
     cached = cache_root() / "decontamination" / f"{key}.npz"
     if cached.is_file():
-        return Checked(OverlapIndex.load(cached.read_bytes()), cached, unavailable, key)
+        try:
+            return Checked(OverlapIndex.load(cached.read_bytes()), cached, unavailable, key)
+        except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:  # built again below
+            log.warning("decontamination: %s is unreadable (%s), building it again", cached, exc)
     index = OverlapIndex.build(reported_sets(config.against).found, config)
     cached.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(cached) as staging:
