@@ -174,6 +174,48 @@ def pairs_nli(
     )
 
 
+@pairs_app.command("negatives")
+def pairs_negatives(
+    dataset: Annotated[Path, typer.Argument(help="Pair shards' folder (its train split).")],
+    out: Annotated[Path, typer.Option(help="Dataset folder to create.")],
+    model: Annotated[
+        str | None, typer.Option(help="The model that searches (a folder or name); none: BM25.")
+    ] = None,
+    count: Annotated[int, typer.Option(help="Negatives per pair.")] = 1,
+    depth: Annotated[int, typer.Option(help="Candidates searched per query.")] = 30,
+    margin: Annotated[
+        float, typer.Option(help="Refuse candidates scoring above margin x the positive's.")
+    ] = 0.95,
+    queries: Annotated[int | None, typer.Option(help="Pairs given negatives (seeded).")] = None,
+    pool: Annotated[int | None, typer.Option(help="Documents searched; all by default.")] = None,
+    max_length: Annotated[int, typer.Option(help="Tokens embedded per text.")] = 128,
+) -> None:
+    """The train split's pairs with hard negatives from a model's own ranking (or BM25's),
+    false negatives kept out; train on them with data.hard_negatives: COUNT."""
+    from cpt_core.negatives.config import HardNegativesConfig
+    from cpt_core.pipeline.stages import negatives_stage
+
+    retriever = "model" if model else "bm25"
+    config = HardNegativesConfig(
+        enabled=True,
+        retriever=retriever,
+        count=count,
+        depth=depth,
+        margin=margin,
+        queries=queries,
+        pool=pool,
+    )
+    if out.exists():
+        raise CptError(f"output {out} already exists; remove it or choose another path")
+    manifest = negatives_stage(model, dataset, config, max_length, out)
+    counts = manifest.counts
+    typer.echo(
+        f"{counts['rows']} pairs -> {out}: {counts.get('negatives_mined', 0)} mined negatives, "
+        f"{counts.get('negatives_random', 0)} random (too few candidates passed), "
+        f"{counts.get('negatives_refused_margin', 0)} refused by the margin"
+    )
+
+
 InputOption = Annotated[
     list[str] | None, typer.Option(metavar="PATH", help="Input path or glob (repeatable).")
 ]

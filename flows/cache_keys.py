@@ -37,6 +37,7 @@ ENTRIES = {
     "mine-text": ("beam_jobs.stage:mine_stage", "beam_jobs.extract_text_pairs"),
     "combine": ("cpt_core.pipeline.stages:combine_stage",),
     "train": ("cpt_core.pipeline.stages:train_stage", "cpt_core.cli:train"),
+    "negatives": ("cpt_core.pipeline.stages:negatives_stage",),
     "index": ("cpt_core.pipeline.stages:index_stage",),
     "evaluate": ("cpt_core.pipeline.stages:evaluate_stage",),
 }
@@ -69,12 +70,27 @@ def mine_parts(kind: str, stage: MineStage) -> list:
     return parts
 
 
-def train_parts(config: PipelineConfig, dataset: str, init: str | None) -> list:
-    """The dataset, the preset's bytes, its overrides and the weights training starts from."""
+def train_parts(
+    config: PipelineConfig, dataset: str, init: str | None, second_round: bool = False
+) -> list:
+    """The dataset, the preset's bytes, the round's overrides and the weights it starts from."""
     preset = repo_path(config.train)
-    base = load_config(preset, **config.train_overrides).model.name
+    overrides = config.training(second_round)
+    base = load_config(preset, **overrides).model.name
     start = model_identity(init) if init else reference_identity(base)
-    return [dataset_identity(dataset), file_digest(preset), config.train_overrides, start]
+    return [dataset_identity(dataset), file_digest(preset), overrides, start]
+
+
+def negatives_parts(config: PipelineConfig, model: str, dataset: str) -> list:
+    """The model that searches (none for BM25), the dataset and the mining settings."""
+    settings = config.hard_negatives.model_dump(mode="json", exclude={"train_overrides"})
+    searcher = model_identity(model) if config.hard_negatives.retriever == "model" else None
+    return [searcher, dataset_identity(dataset), settings, second_round_length(config)]
+
+
+def second_round_length(config: PipelineConfig) -> int:
+    """The tokens round 2 trains on per text: what the negatives' search embeds too."""
+    return load_config(repo_path(config.train), **config.training(True)).model.max_length
 
 
 def evaluate_parts(config: PipelineConfig, models: list[str], code_pairs: str | None) -> list:

@@ -25,6 +25,8 @@ from flows.cache_keys import (
     evaluate_parts,
     mine_parts,
     model_identity,
+    negatives_parts,
+    second_round_length,
     stage_key,
     train_parts,
 )
@@ -114,23 +116,40 @@ def combine(datasets: list[str], out: str) -> str:
 
 
 def _train_key(_: TaskRunContext, p: dict) -> str:
-    parts = train_parts(p["config"], p["dataset"], p["init"])
+    parts = train_parts(p["config"], p["dataset"], p["init"], p.get("second_round", False))
     return stage_key("train", p["config"].out, *parts)
 
 
 @_task(_train_key)
-def train(dataset: str, config: PipelineConfig, init: str | None = None) -> str:
-    """Train on every device the worker has; from `init` (an earlier model) when given."""
+def train(
+    dataset: str, config: PipelineConfig, init: str | None = None, second_round: bool = False
+) -> str:
+    """Train on every device the worker has; from `init` (an earlier model) when given. The
+    second round trains on mined hard negatives, with the preset's round-2 overrides."""
     folder = _folder(config.out, "train")
     model = stages.train_stage(
         Path(dataset),
         config.train,
-        config.train_overrides,
+        config.training(second_round),
         folder,
         init=Path(init) if init else None,
         devices=config.train_devices,
     )
     return str(model)
+
+
+def _negatives_key(_: TaskRunContext, p: dict) -> str:
+    parts = negatives_parts(p["config"], p["model"], p["dataset"])
+    return stage_key("negatives", p["config"].out, *parts)
+
+
+@_task(_negatives_key)
+def negatives(model: str, dataset: str, config: PipelineConfig) -> str:
+    """The dataset's training pairs with hard negatives from the round-1 model's ranking."""
+    folder = _folder(config.out, "datasets")
+    length = second_round_length(config)
+    stages.negatives_stage(Path(model), Path(dataset), config.hard_negatives, length, folder)
+    return str(folder)
 
 
 def _index_key(_: TaskRunContext, p: dict) -> str:

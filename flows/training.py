@@ -8,6 +8,11 @@ if its score is not lower; both scores are recorded (registry.json in the run fo
 artifact) either way. A run that fails, crashes or is cancelled withdraws its dataset's
 announcement, so the next mining of that data announces it again instead of never retraining.
 
+With `hard_negatives.enabled` in the preset, a second round follows: the round-1 model (or
+BM25) mines hard negatives for the training pairs (cpt_core/negatives), and round 2 continues
+from round 1 on them. Both rounds are evaluated in the one run and judged in order, so round 2
+is kept only if it scores no lower than the model round 1's judgement left current.
+
     python -m flows.training --preset configs/pipeline-demo.yaml --dataset runs/.../combine-...
 """
 
@@ -22,7 +27,7 @@ from cpt_core.eval.report import family_tables
 from cpt_core.pipeline.config import PipelineConfig, load_pipeline
 from cpt_core.pipeline.registry import ModelRecord, Registry, scores
 from flows.cache_keys import dataset_identity
-from flows.tasks import evaluate, index, stored, train
+from flows.tasks import evaluate, index, negatives, stored, train
 
 
 def withdraw_announcement(flow, flow_run, state) -> None:
@@ -55,14 +60,21 @@ def train_and_evaluate(
     config = load_pipeline(preset, overrides)
     current = Registry.read(config.out).current
     init = current.model if warm_start and current else None
-    model = stored(train, config)(dataset, config, init)
+    rounds = [stored(train, config)(dataset, config, init)]
+    summary = {"dataset": dataset}
+    if config.hard_negatives.enabled:  # round 2 continues round 1 on its mined hard negatives
+        mined = stored(negatives, config)(rounds[0], dataset, config)
+        rounds.append(stored(train, config, "train-round-2")(mined, config, rounds[0], True))
+        summary |= {"hard_negatives": mined, "first_round": rounds[0]}
     sized = config.index_documents, config.index_minutes
-    built = stored(index, config)(model, dataset, *sized, config.out)
-    rivals = [current.model] if current and current.model != model else []
-    evaluated = stored(evaluate, config)([model, *rivals], code_pairs, config)
-    kept = judge(config, model, built, current, dataset, evaluated)
-    summary = {"dataset": dataset, "model": model, "index": built, "report": evaluated["report"]}
-    summary["current"] = model if kept else current.model
+    built = {model: stored(index, config)(model, dataset, *sized, config.out) for model in rounds}
+    rivals = [current.model] if current and current.model not in rounds else []
+    evaluated = stored(evaluate, config)([*reversed(rounds), *rivals], code_pairs, config)
+    for model in rounds:  # round 2 is judged against whichever model round 1's judgement kept
+        current = judge(config, model, built[model], current, dataset, evaluated)
+    model = rounds[-1]
+    summary |= {"model": model, "index": built[model], "report": evaluated["report"]}
+    summary["current"] = current.model
     create_markdown_artifact(
         key=f"cpt-{config.name}-report",
         markdown=_artifact(summary, evaluated["results"], config.out),
@@ -79,9 +91,10 @@ def judge(
     current: ModelRecord | None,
     dataset: str,
     evaluated: dict,
-) -> bool:
+) -> ModelRecord:
     """Promote the new model unless the current one scored higher in the same evaluation
-    (under the registry's lock: a second pipeline on the run folder sees this judgement)."""
+    (under the registry's lock: a second pipeline on the run folder sees this judgement);
+    the registry's current model afterwards."""
     references = [model, *([current.model] if current else [])]
     score = scores(evaluated["results"], references)
     candidate = ModelRecord(
@@ -94,14 +107,14 @@ def judge(
     if current:
         current = current.model_copy(update={"score": score[current.model]})
     with Registry.updated(config.out) as registry:
-        judged = [e.kept for e in registry.history if e.candidate.model == model]
-        if judged:
-            return judged[-1]  # a rerun (all cache hits): this model was judged already
+        if any(e.candidate.model == model for e in registry.history):
+            return registry.current  # a rerun (all cache hits): this model was judged already
         kept = registry.judge(candidate, current)
+        chosen = registry.current
     verdict = "kept" if kept else "not kept (the current model scored higher)"
     rival = f" vs current {current.score}" if current else ""
     print(f"candidate score {candidate.score}{rival}: {verdict}")
-    return kept
+    return chosen
 
 
 def _artifact(summary: dict, results: dict, out: str) -> str:

@@ -10,9 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from cpt_core.data.reader import resolve_shards
 from cpt_core.data.split import split_for
 from cpt_core.errors import CptError
 from cpt_core.paths import REPO
@@ -470,3 +472,34 @@ def test_a_deleted_run_folder_is_made_again_not_served_from_the_cache(two_runs, 
     again = mining(str(preset), overrides, announce=False)
     assert again == first
     assert all((Path(folder) / "manifest.json").is_file() for folder in again.values())
+
+
+def test_hard_negatives_add_a_second_round_judged_against_the_first(server, preset, tmp_path):
+    """Round 1, negatives mined with its model, round 2 from round 1 on them; a rerun is all
+    cache hits; the registry judged both rounds in order, on one evaluation."""
+    from flows.pipeline import pipeline
+
+    overrides = {
+        "out": str(tmp_path),
+        "hard_negatives.enabled": True,
+        "hard_negatives.count": 2,
+        "hard_negatives.train_overrides": {"optim.max_steps": 2},
+    }
+    first = pipeline(str(preset), overrides, return_state=True)
+    second = pipeline(str(preset), overrides, return_state=True)
+    summary = first.result()
+    assert second.result() == summary
+    states = _task_states(first.state_details.flow_run_id)
+    assert {"negatives", "train-round-2"} <= set(states) and set(states.values()) == {"Completed"}
+    assert set(_task_states(second.state_details.flow_run_id).values()) == {"Cached"}
+    shards = resolve_shards(summary["hard_negatives"])
+    mined = [row for shard in shards for row in pq.read_table(shard).to_pylist()]
+    assert mined and all(len(row["negatives"]) == 2 for row in mined)
+    first_round, second_round = Path(summary["first_round"]), Path(summary["model"])
+    assert json.loads((second_round / "cpt.json").read_text())["steps"] == 2
+    registry = Registry.read(tmp_path)
+    judged = [entry.candidate.model for entry in registry.history]
+    assert judged == [str(first_round), str(second_round)]
+    assert registry.history[1].current.model == str(first_round)  # round 2 met round 1
+    results = json.loads((Path(summary["report"]).parent / "results.json").read_text())
+    assert len(results["models"]) == 2  # both rounds, in the one evaluation

@@ -124,8 +124,11 @@ class PairSource:
             if pc.any(bad).as_py():
                 row = int(pc.index(bad, True).as_py())
                 raise CptError(f"{where} row {row} has an empty '{name}'")
-        if self.negatives:
-            lengths = pc.list_value_length(table.column("negatives"))
+        if self.negatives:  # held-out rows are never trained on, so need none
+            scope = table
+            if self.split:
+                scope = table.filter(pc.equal(table.column("split"), self.split))
+            lengths = pc.list_value_length(scope.column("negatives"))
             short = pc.or_kleene(pc.is_null(lengths), pc.less(lengths, self.negatives))
             if pc.any(short).as_py():
                 raise CptError(f"{where} has a pair with fewer than {self.negatives} negatives")

@@ -48,14 +48,24 @@ class BM25Retriever:
         self.k1, self.b = k1, b
         self.stemmer = Stemmer.Stemmer("english")
 
-    def search(self, queries: list[str], documents: list[str], depth: int) -> np.ndarray:
+    def tokens(self, texts: list[str]) -> list[list[str]]:
+        """Each text's stemmed terms, stopwords out."""
         import bm25s
 
-        tokens = bm25s.tokenize(
-            documents, stopwords="en", stemmer=self.stemmer, show_progress=False
+        return bm25s.tokenize(
+            texts, stopwords="en", stemmer=self.stemmer, return_ids=False, show_progress=False
         )
+
+    def index(self, documents: list[str]):
+        """A bm25s index of `documents` (`.retrieve(tokens, k)`, `.get_scores(terms)`)."""
+        import bm25s
+
         index = bm25s.BM25(method="lucene", k1=self.k1, b=self.b)
-        index.index(tokens, show_progress=False)
-        asked = bm25s.tokenize(queries, stopwords="en", stemmer=self.stemmer, show_progress=False)
+        index.index(self.tokens(documents), show_progress=False)
+        return index
+
+    def search(self, queries: list[str], documents: list[str], depth: int) -> np.ndarray:
+        index = self.index(documents)
+        asked = self.tokens(queries)
         found, _ = index.retrieve(asked, k=min(depth, len(documents)), show_progress=False)
         return np.asarray(found)

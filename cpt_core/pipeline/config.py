@@ -9,6 +9,7 @@ from pydantic import Field
 from cpt_core.config import Strict, load_preset
 from cpt_core.errors import CptError
 from cpt_core.eval.profile import EvalData, load_profile
+from cpt_core.negatives.config import HardNegativesConfig
 from cpt_core.paths import repo_path
 from cpt_core.pipeline.beam_runner import BeamRunner
 from cpt_core.pipeline.sources import resolve_source
@@ -30,6 +31,7 @@ class PipelineConfig(Strict):
     text: MineStage = MineStage()
     train: str = "configs/demo.yaml"  # a TrainConfig preset
     train_overrides: dict = Field(default_factory=dict)
+    hard_negatives: HardNegativesConfig = HardNegativesConfig()  # a second round, when enabled
     train_devices: int | None = None  # None: $CPT_TRAIN_DEVICES, else every visible GPU
     eval_profile: str = "quick"  # quick, full, or a YAML file
     eval_overrides: dict = Field(default_factory=dict)
@@ -38,6 +40,12 @@ class PipelineConfig(Strict):
     index_documents: int | None = 2000  # documents of the combined test split to index
     index_minutes: float | None = Field(None, gt=0)  # fewer documents where the CPU is slow
     result_storage: str | None = None  # a Prefect storage block ("s3-bucket/cpt"); None: local
+
+    def training(self, second_round: bool = False) -> dict:
+        """The training preset's overrides: round 1's, or round 2's (on mined hard negatives)."""
+        if second_round:
+            return self.hard_negatives.round_two(self.train_overrides)
+        return self.train_overrides
 
     def miner(self, kind: str) -> MineStage:
         """The `kind` miner's stage, its pairs kept apart from the sets this pipeline evaluates

@@ -28,6 +28,7 @@ from cpt_core.pipeline.config import PipelineConfig
 
 if TYPE_CHECKING:
     from cpt_core.model.encoders import TextEncoder
+    from cpt_core.negatives.config import HardNegativesConfig
 
 log = logging.getLogger(__name__)
 INDEX_LENGTH = 128  # tokens of each indexed document
@@ -78,6 +79,49 @@ def train_stage(
         if init is not None:
             overrides = {**overrides, **continue_from(init)}
         return train_on_devices(repo_path(preset), overrides, dataset, out, devices)
+
+
+def negatives_stage(
+    model: str | Path | None,
+    dataset: Path,
+    config: HardNegativesConfig,
+    max_length: int,
+    out: Path,
+) -> Manifest:
+    """The dataset's training pairs with hard negatives mined from `model`'s own ranking (a
+    folder or catalogue name; none with BM25): round 2's data. Held-out splits stay where they
+    are, in `dataset`."""
+    with locked(out):
+        from cpt_core.model.encoders import load_encoder
+        from cpt_core.negatives.mine import mine_negatives
+
+        if (out / MANIFEST_NAME).is_file():
+            return Manifest.read(out)
+        shutil.rmtree(out, ignore_errors=True)
+        rows = [
+            row
+            for shard in resolve_shards(dataset)
+            for row in pq.read_table(shard).to_pylist()
+            if row["split"] == "train"
+        ]
+        if not rows:
+            raise CptError(f"{dataset} has no training pairs to mine hard negatives for")
+        searches = config.retriever == "model" and model is not None
+        encoder = load_encoder(str(model), max_length) if searches else None
+        mined, counts = mine_negatives(rows, config, encoder)
+        log.info("hard negatives: %s", dict(counts))
+        source = Manifest.read(dataset)
+        return write_dataset(
+            mined,
+            out,
+            kind=source.kind,
+            inputs=[str(dataset), *([str(model)] if encoder else [])],
+            config={
+                "hard_negatives": config.model_dump(mode="json", exclude={"train_overrides"}),
+                "dataset": source.identity(),
+            },
+            extra_counts=dict(counts),
+        )
 
 
 def index_stage(
