@@ -184,7 +184,7 @@ def pairs_negatives(
     count: Annotated[int, typer.Option(help="Negatives per pair.")] = 1,
     depth: Annotated[int, typer.Option(help="Candidates searched per query.")] = 30,
     margin: Annotated[
-        float, typer.Option(help="Refuse candidates scoring above margin x the positive's.")
+        float, typer.Option(help="Refuse candidates within 1 - margin of the positive's score.")
     ] = 0.95,
     queries: Annotated[int | None, typer.Option(help="Pairs given negatives (seeded).")] = None,
     pool: Annotated[int | None, typer.Option(help="Documents searched; all by default.")] = None,

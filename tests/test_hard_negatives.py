@@ -47,6 +47,14 @@ def test_choose_refuses_positives_and_candidates_above_the_margin():
     # query 0: 0 is its positive, 1 scores 0.85 > 0.95 x 0.8; 2 and 3 are kept, best first
     assert chosen.negatives == [[2, 3], [2]]  # query 1 has one candidate at all: short
     assert chosen.counts == Counter(negatives_refused_positive=1, negatives_refused_margin=1)
+    assert chosen.too_close == [{1}, set()]
+
+
+def test_the_margin_holds_for_a_positive_scoring_below_zero():
+    """0.95 x -0.2 is above -0.2: the margin is taken from the score's magnitude instead."""
+    ids, scores = np.array([[1, 2, 3]]), np.array([[0.5, -0.205, -0.5]], dtype=np.float32)
+    chosen = choose(ids, scores, np.array([-0.2]), [{0}], count=1, margin=0.95)
+    assert chosen.negatives == [[3]] and chosen.counts["negatives_refused_margin"] == 2
 
 
 def test_positives_their_duplicates_and_the_querys_other_documents_never_come_back():
@@ -83,6 +91,9 @@ def test_the_margin_refuses_a_near_copy_of_the_positive_and_keeps_a_real_negativ
     assert mine_negatives(rows, loose, None)[0][0]["negatives"] == [near_copy]
     refused, counts = mine_negatives(rows, strict, None)
     assert refused[0]["negatives"] != [near_copy] and counts["negatives_refused_margin"] >= 1
+    for seed in range(8):  # nor does it come back as a random filler, whatever the draw
+        filled = strict.model_copy(update={"count": 2, "seed": seed})
+        assert near_copy not in mine_negatives(rows, filled, None)[0][0]["negatives"]
 
 
 def test_a_pool_too_small_to_fill_a_pair_drops_it_counted():
@@ -99,7 +110,10 @@ def test_queries_and_pool_are_seeded_samples(tiny_model):
     encoder = load_encoder(str(tiny_model), 32)
     first, counts = mine_negatives(rows, config, encoder)
     again, _ = mine_negatives(rows, config, encoder)
-    assert first == again and len(first) == 10 and counts["pool_documents"] == 20
+    assert first == again and counts["pool_documents"] == 20
+    assert len(first) + counts["pairs_without_negatives"] == 10  # a random model's ties refuse
+    assert counts["pairs_not_sampled"] == len(rows) - 10
+    assert counts["negatives_mined"] + counts["negatives_random"] == 2 * len(first)
     other, _ = mine_negatives(rows, config.model_copy(update={"seed": 4}), encoder)
     assert {r["pair_id"] for r in other} != {r["pair_id"] for r in first}
 

@@ -16,7 +16,8 @@ class HardNegativesConfig(Strict):
 
     `margin` is the positive-aware filter of NV-Retriever (TopK-PercPos) and of
     sentence-transformers' `relative_margin` (0.05 there is 0.95 here): a candidate scoring
-    above `margin` x the positive's score is more likely an unlabelled positive than a negative.
+    above the positive's score less `1 - margin` of its magnitude (0.95 x a positive score) is
+    more likely an unlabelled positive than a negative, and is not drawn as a random one either.
     """
 
     enabled: bool = False

@@ -63,15 +63,24 @@ def mine_negatives(
     queries = [rows[i]["x"] for i in asked]
     found = _search(config, encoder, queries, pool.documents, positives)
     chosen = choose(found.ids, found.scores, found.positive, own, config.count, config.margin)
-    counts = Counter({"queries": len(asked), "pool_documents": len(pool.documents)})
+    counts = Counter(
+        {
+            "queries": len(asked),
+            "pairs_not_sampled": len(rows) - len(asked),  # left out of round 2 by `queries`
+            "pool_documents": len(pool.documents),
+        }
+    )
     counts.update(chosen.counts)
     mined = []
-    for i, kept, refused in zip(asked, chosen.negatives, own, strict=True):
-        counts["negatives_mined"] += len(kept)
-        others = _random(rng, len(pool.documents), refused | set(kept), config.count - len(kept))
+    for i, kept, close, positive in zip(
+        asked, chosen.negatives, chosen.too_close, own, strict=True
+    ):
+        refused = positive | close | set(kept)  # a likely positive is no random negative either
+        others = _random(rng, len(pool.documents), refused, config.count - len(kept))
         if others is None:
             counts["pairs_without_negatives"] += 1  # a pool too small to fill them
             continue
+        counts["negatives_mined"] += len(kept)
         counts["negatives_random"] += len(others)
         mined.append(rows[i] | {"negatives": [pool.documents[j] for j in (*kept, *others)]})
     return mined, counts
