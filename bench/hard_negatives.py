@@ -7,7 +7,9 @@ pairs per step and the same total steps:
   model (cpt_core/negatives: top `--depth`, refused above `--margin` x the positive's score),
   then round 2 of `--steps / 2` steps continuing from round 1 with one mined negative per pair.
 A third arm separates the second round's own effect (a fresh warm-up and decay) from the
-negatives': round 1, then round 2 continuing on the same pairs with in-batch negatives only.
+negatives': round 1, then round 2 continuing with in-batch negatives only, on pairs drawn in
+another order (the same data seed would hand it round 1's pairs again, which the mined arm,
+drawing from its own sampled pairs, is not given).
 Each is scored on SciFact (nDCG@10), CoSQA (MRR), the mined Go and Python functions' held-out
 split (MRR, CodeSearchNet protocol) and STS-B/SICK (Spearman), on fixed samples; the table
 gives each arm's mean over seeds and the mined arm's paired differences from the other two,
@@ -22,10 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from textwrap import fill
 from typing import TypeVar
 
 from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
@@ -103,13 +107,16 @@ def trained_arms(args: argparse.Namespace, seed: int, out: Path) -> tuple[dict, 
             mined, PRESET, rest | config.round_two({}), out / "round-2", init=first
         ),
     )
+    fresh = rest | {"data.seed": seed + 1_000}  # round 1's order would repeat its pairs
     control = timed(
         log,
-        "round 2 in-batch s",
-        lambda: train_stage(args.pairs, PRESET, rest, out / "round-2-in-batch", init=first),
+        "round 2 control s",
+        lambda: train_stage(args.pairs, PRESET, fresh, out / "round-2-in-batch-fresh", init=first),
     )
     counts = {k: v for k, v in manifest.counts.items() if k.startswith(("negatives", "pairs_"))}
     arms = {"in-batch": plain, "two rounds": control, "hard negatives": second}
+    for model in (plain, first, *arms.values()):  # resuming is all they are for: 2 GB each
+        shutil.rmtree(model.parent / "checkpoints", ignore_errors=True)
     return arms, json.loads(log.read_text()) | counts
 
 
@@ -184,7 +191,7 @@ def main() -> None:
         models, timings = trained_arms(args, seed, out)
         runs[seed] = {"timings": timings, "scores": {}}
         for arm, model in models.items():
-            cache = out / f"scores-{arm.replace(' ', '-')}.json"
+            cache = out / f"scores-{model.parent.name}.json"  # a changed arm scores again
             runs[seed]["scores"][arm] = scored(model, profile, data, cache)
         results = {"steps": args.steps, "runs": runs, "summary": summary(runs)}
         (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -222,7 +229,7 @@ def main() -> None:
             color=color,
             label=arm,
         )
-    axis.set_xticks(range(len(names)), [n.split("/")[-1] for n in names], rotation=20)
+    axis.set_xticks(range(len(names)), [fill(n.split("/")[-1], 16) for n in names], fontsize=8)
     axis.set_ylabel("headline metric (x100)")
     axis.legend()
     figure.tight_layout()
