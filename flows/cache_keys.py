@@ -83,9 +83,9 @@ def train_parts(
 
 def negatives_parts(config: PipelineConfig, model: str, dataset: str) -> list:
     """The model that searches (none for BM25), the dataset and the mining settings."""
-    settings = config.hard_negatives.model_dump(mode="json", exclude={"train_overrides"})
     searcher = model_identity(model) if config.hard_negatives.retriever == "model" else None
-    return [searcher, dataset_identity(dataset), settings, second_round_length(config)]
+    mining = config.hard_negatives.mining()
+    return [searcher, dataset_identity(dataset), mining, second_round_length(config)]
 
 
 def second_round_length(config: PipelineConfig) -> int:

@@ -30,6 +30,11 @@ class HardNegativesConfig(Strict):
     seed: int = 0
     train_overrides: dict = Field(default_factory=dict)  # round 2's, over the pipeline's own
 
+    def mining(self) -> dict:
+        """The settings the mined rows follow (round 2's training overrides are not among
+        them): the mined dataset's recorded config and its cache key."""
+        return self.model_dump(mode="json", exclude={"train_overrides"})
+
     def round_two(self, overrides: dict) -> dict:
         """Round 2's training overrides: round 1's, this block's, and the negatives per pair."""
         return overrides | self.train_overrides | {"data.hard_negatives": self.count}

@@ -101,8 +101,7 @@ def negatives_stage(
         rows = [
             row
             for shard in resolve_shards(dataset)
-            for row in pq.read_table(shard).to_pylist()
-            if row["split"] == "train"
+            for row in pq.read_table(shard, filters=[("split", "=", "train")]).to_pylist()
         ]
         if not rows:
             raise CptError(f"{dataset} has no training pairs to mine hard negatives for")
@@ -117,7 +116,7 @@ def negatives_stage(
             kind=source.kind,
             inputs=[str(dataset), *([str(model)] if encoder else [])],
             config={
-                "hard_negatives": config.model_dump(mode="json", exclude={"train_overrides"}),
+                "hard_negatives": config.mining(),
                 "dataset": source.identity(),
             },
             extra_counts=dict(counts),
