@@ -38,7 +38,7 @@ def test_training_steps_lower_the_loss(smollm2):
     torch.manual_seed(0)
     encoder = build_encoder(config.model, torch.device("cpu"))
     scale = build_scale(config.loss, torch.device("cpu"))
-    optimizer, scheduler = build_optimizer(encoder, scale, config.optim)
+    optimizer, scheduler = build_optimizer(encoder.backbone, scale, config.optim)
     before = held_out_loss(encoder, scale, held_out)
     for step in range(4):
         batch = tokenize(encoder.tokenizer, train_pairs[step * 8 : (step + 1) * 8])

@@ -62,7 +62,7 @@ class OverlappedReducer:
         if current:
             self._close(current)
         for p in params:
-            p.register_post_accumulate_grad_hook(self._accumulated)
+            p.register_post_accumulate_grad_hook(self.accumulated)
 
     def _close(self, params: list[nn.Parameter]) -> None:
         bucket = _Bucket(params)
@@ -77,7 +77,9 @@ class OverlappedReducer:
         for bucket in self.buckets:
             bucket.ready = 0
 
-    def _accumulated(self, param: nn.Parameter) -> None:
+    def accumulated(self, param: nn.Parameter) -> None:
+        """`param`'s gradient took one more contribution: its hook, or the hook of the bf16
+        weight whose float32 master it is (train/master_weights.py)."""
         if not self._expected:
             return
         self._count[param] += 1

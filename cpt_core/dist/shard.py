@@ -6,6 +6,10 @@ runs. The gradient cache and cross-device negatives work unchanged on top: each 
 backward reduce-scatters its gradients into the shards. The gradients are *summed* over ranks
 (the divide factor is 1), since each rank's loss is already its share of the global loss; so,
 as with replicas, two ranks equal one process on the union batch.
+
+With bf16 weights (`precision: bf16-weights`), FSDP2's own mixed precision is the master-weight
+scheme: the shards stay float32 for the optimiser, each layer is gathered in bf16 for its
+forward and backward, and gradients are reduced in float32.
 """
 
 from __future__ import annotations
@@ -17,19 +21,22 @@ from torch.distributed.checkpoint.state_dict import (
     get_model_state_dict,
     set_model_state_dict,
 )
-from torch.distributed.fsdp import FSDPModule, fully_shard
+from torch.distributed.fsdp import FSDPModule, MixedPrecisionPolicy, fully_shard
 from torch.distributed.tensor import DTensor, distribute_tensor
 from transformers import PreTrainedModel
 
 FULL = StateDictOptions(full_state_dict=True, cpu_offload=True)
 
 
-def shard(backbone: PreTrainedModel) -> None:
+def shard(backbone: PreTrainedModel, compute_dtype: torch.dtype | None = None) -> None:
+    """Shard in place; `compute_dtype` (bf16) gathers the weights in it for compute."""
+    reduce = torch.float32 if compute_dtype else None  # else the weights' own (float64 in tests)
+    policy = MixedPrecisionPolicy(param_dtype=compute_dtype, reduce_dtype=reduce)
     blocks = set(backbone._no_split_modules or [])
     for module in backbone.modules():
         if type(module).__name__ in blocks:
-            fully_shard(module)
-    fully_shard(backbone)
+            fully_shard(module, mp_policy=policy)
+    fully_shard(backbone, mp_policy=policy)
     for module in backbone.modules():
         if isinstance(module, FSDPModule):
             module.set_gradient_divide_factor(1.0)

@@ -14,7 +14,9 @@ from cpt_core.errors import CptError
 from cpt_core.model.delimiters import Delimiters
 from cpt_core.model.folder import CptMeta, read_meta
 
-Precision = Literal["auto", "fp32", "bf16"]  # resolved against the device: train/precision.py
+# resolved against the device (train/precision.py); bf16 is autocast, bf16-weights keeps the
+# weights in bf16 with float32 masters (train/master_weights.py)
+Precision = Literal["auto", "fp32", "bf16", "bf16-weights"]
 
 
 class ModelConfig(Strict):

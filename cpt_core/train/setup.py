@@ -33,14 +33,15 @@ def build_scale(config: LossConfig, device: torch.device) -> LogitScale:
 
 
 def build_optimizer(
-    encoder: Encoder, scale: LogitScale, config: OptimConfig, fused: bool = False
+    weights: nn.Module, scale: LogitScale, config: OptimConfig, fused: bool = False
 ) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
-    """AdamW without decay on norms and biases; tau gets its own (higher) learning rate.
-    `fused` (CUDA) updates every parameter in one kernel instead of a few per tensor.
+    """AdamW over `weights` (the backbone, or its float32 masters) without decay on norms and
+    biases; tau gets its own (higher) learning rate. `fused` (CUDA) updates every parameter in
+    one kernel instead of a few per tensor.
 
     Schedule: linear warm-up, then cosine decay to `min_lr_ratio` of the peak (schedule.py).
     """
-    named = [(n, p) for n, p in encoder.backbone.named_parameters() if p.requires_grad]
+    named = [(n, p) for n, p in weights.named_parameters() if p.requires_grad]
     groups = [
         {"params": [p for _, p in named if p.ndim >= 2], "weight_decay": config.weight_decay},
         {"params": [p for _, p in named if p.ndim < 2], "weight_decay": 0.0},

@@ -25,13 +25,15 @@ from cpt_core.dist.shard import clip_gradients, full_state, shard
 from cpt_core.errors import CptError
 from cpt_core.loss.grad_cache import contrastive_step
 from cpt_core.loss.matryoshka import loss_for
+from cpt_core.model.encoder import Encoder
 from cpt_core.model.folder import save_model
 from cpt_core.train.checkpoint import Checkpointer, TrainState, checkpoints, load_checkpoint
 from cpt_core.train.config import TrainConfig
 from cpt_core.train.feed import ahead, steps
 from cpt_core.train.flops import FlopCounter, peak_flops
+from cpt_core.train.master_weights import MasterWeights
 from cpt_core.train.metrics import MetricsLog, Window, plot_curves
-from cpt_core.train.precision import autocast, uses_bf16
+from cpt_core.train.precision import autocast, resolve
 from cpt_core.train.schedule import StepBudget
 from cpt_core.train.setup import build_encoder, build_optimizer, build_scale, trainable
 
@@ -76,31 +78,42 @@ def _train(
     if found and not resume:
         raise CptError(f"{out} already has checkpoints; pass --resume or choose another --out")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    precision = autocast(config.precision, device)
+    resolved = resolve(config.precision, device)
+    precision = autocast(resolved, device)
 
     torch.manual_seed(config.data.seed)
     encoder = build_encoder(config.model, device)
     sharded = config.shard and world.size > 1
-    if sharded:
-        shard(encoder.backbone)
+    bf16_weights = resolved == "bf16-weights"
+    master = None
+    if sharded:  # FSDP2's mixed precision keeps float32 shards as the masters
+        shard(encoder.backbone, torch.bfloat16 if bf16_weights else None)
+    elif bf16_weights:
+        master = MasterWeights(encoder.backbone)
     if config.compile:  # widths are rounded up to 16 below, so few shapes reach the compiler
         encoder.backbone.compile(dynamic=False)
+    # What the optimiser steps, clipping measures, checkpoints hold and the model is saved from.
+    stepped = master.twin if master else encoder.backbone
     scale = build_scale(config.loss, device)
     widths, weights = config.loss.widths(encoder.dim)
     loss = loss_for(widths, weights)
-    modules = nn.ModuleDict({"backbone": encoder.backbone, "scale": scale})
-    groups = [trainable(encoder.backbone), trainable(scale)]
+    modules = nn.ModuleDict({"backbone": stepped, "scale": scale})
+    groups = [trainable(stepped), trainable(scale)]
     optimizer, scheduler = build_optimizer(
-        encoder, scale, config.optim, fused=device.type == "cuda"
+        stepped, scale, config.optim, fused=device.type == "cuda"
     )
     # Replicas sum every gradient here; shards reduce-scatter their own, leaving the scale.
     # The scale comes first so that it lands in the last bucket, with the embeddings: its
     # gradient is final early, but the first buckets should hold only the last layers.
-    summed = trainable(scale) if sharded else trainable(scale, encoder.backbone)
+    summed = trainable(scale) if sharded else trainable(scale, stepped)
     reducer = OverlappedReducer(summed) if world.size > 1 else None
+    if master and reducer:  # the masters' gradients are summed by hooks on the live weights
+        master.on_accumulated = reducer.accumulated
     state = TrainState(0, BatcherState(), config.digest())
     if resume and found:
         state = load_checkpoint(found[-1], modules, optimizer, scheduler, config.digest())
+        if master:
+            master.push()
         log.info("resumed from %s", found[-1])
     out.mkdir(parents=True, exist_ok=True)
     metrics = MetricsLog(out / "metrics.jsonl", enabled=world.is_main)
@@ -121,7 +134,7 @@ def _train(
         packed=config.data.pack,
     )
     flops = FlopCounter.of(encoder.backbone)
-    peak = peak_flops(device, uses_bf16(config.precision, device))
+    peak = peak_flops(device, resolved != "fp32")
     schedule = scheduler.lr_lambdas[0]  # the WarmupCosine every parameter group shares
     if not schedule.timed:  # a resumed run's length follows max_steps: raising it extends
         schedule.horizon = config.optim.max_steps
@@ -149,6 +162,8 @@ def _train(
             grad_norm = clip_gradients(groups, config.optim.grad_clip)
             lr = scheduler.get_last_lr()[0]
             optimizer.step()
+            if master:
+                master.push()
             if timer:  # before the scheduler, which reads the horizon the budget may fix
                 timer.observe(step)
                 bar.total = schedule.horizon
@@ -178,7 +193,8 @@ def _train(
     weights = full_state(encoder.backbone) if sharded else None  # gathered from every rank
     if world.is_main:
         meta = config.model_meta(scale().item(), schedule.horizon, _manifests(source), widths)
-        save_model(encoder, meta, out / "model", weights)
+        saved = Encoder(master.twin, encoder.tokenizer) if master else encoder  # float32
+        save_model(saved, meta, out / "model", weights)
         records = metrics.read()
         if records:
             plot_curves(records, out / "curves.png")
