@@ -3,15 +3,21 @@
 Runs where the GPU is (bench/gpu_check.sh prepares the kit here and runs this there): a randomly
 initialised model of SmolLM2-135M's exact architecture (its config and tokenizer travel; speed
 does not depend on the weights' values), real mined pairs, seq 128, bf16 autocast as the
-trainer runs it. Rows, in the order of what they tell:
+trainer runs it unless a row says `bf16w` (`precision: bf16-weights`: bf16 weights, float32
+masters; the masters' update is timed with the step, as autocast's weight casts are). Rows, in
+the order of what they tell:
 
-1. plain steps at batch 64 and 256: the baselines for memory and for the gradient cache's cost;
+1. plain steps at batch 64 and 256 (and 256 with bf16 weights): the baselines for memory and
+   for the gradient cache's cost;
 2. the gradient cache at batch 256 / chunk 64 and 4096 / chunk 256, padded, then packed
-   (`data.pack`: one width for every chunk, no FLOPs on padding);
+   (`data.pack`: one width for every chunk, no FLOPs on padding), then packed with bf16
+   weights;
 3. sentence-transformers' CachedMultipleNegativesRankingLoss at 256 / 64: the same
    architecture, data, batch and chunk;
-4. a profile of one packed cached step: kernel time against wall time, launches, top kernels;
-5. `cpt train` packed at 4096 / 256 (prefetch, fused AdamW, logging);
+4. a profile of one packed cached step, under autocast and with bf16 weights: kernel time
+   against wall time, launches, top kernels;
+5. `cpt train` packed at 4096 / 256 (prefetch, fused AdamW, logging), under autocast and with
+   bf16 weights;
 6. the packed step with Liger-Kernel's fused RMSNorm, rotary and SwiGLU (`model.fused_kernels`,
    when its wheel is in the kit), then compiled (compile time, then the steady state);
 7. what the time budget leaves: sentence-transformers at 4096 / 256, `cpt train` compiled.
@@ -51,6 +57,7 @@ from cpt_core.loss.grad_cache import contrastive_step
 from cpt_core.train.config import LossConfig, ModelConfig
 from cpt_core.train.feed import tokenize
 from cpt_core.train.flops import FlopCounter, peak_flops
+from cpt_core.train.master_weights import MasterWeights
 from cpt_core.train.setup import build_encoder, build_scale
 
 STARTED = time.perf_counter()
@@ -101,10 +108,25 @@ class Bench:
         self.device = torch.device("cpu" if dry else "cuda")
         self.cuda = self.device.type == "cuda"
 
-    def _autocast(self):
-        if self.cuda:
+    def _autocast(self, bf16_weights: bool = False):
+        if self.cuda and not bf16_weights:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()  # a CPU dry run checks code paths, not speed
+
+    def _encoder(self, bf16_weights: bool, fused: bool = False):
+        """The trainer's encoder, and the step's end: the masters' update with bf16 weights
+        (their gradients zeroed and pushed back as the trainer does after its optimiser)."""
+        config = ModelConfig(name=str(self.model), max_length=self.shapes.seq, fused_kernels=fused)
+        encoder = build_encoder(config, self.device)
+        if not bf16_weights:
+            return encoder, lambda: encoder.zero_grad(set_to_none=False)
+        master = MasterWeights(encoder.backbone)
+
+        def end() -> None:
+            master.twin.zero_grad(set_to_none=False)
+            master.push()
+
+        return encoder, end
 
     def _batches(self, batch: int, count: int) -> list[list]:
         batcher = DedupBatcher(PairSource(self.pairs, split=None), batch, 0, BatcherState())
@@ -133,11 +155,11 @@ class Bench:
         packed: bool = False,
         fused: bool = False,
         compiled: bool = False,
+        bf16_weights: bool = False,
     ) -> dict:
         """The trainer's own contrastive step: median of timed steps after a warm-up (the
         compile, when compiled), the allocator's peak, MFU from the trainer's FLOP count."""
-        config = ModelConfig(name=str(self.model), max_length=self.shapes.seq, fused_kernels=fused)
-        encoder = build_encoder(config, self.device)
+        encoder, end = self._encoder(bf16_weights, fused)
         if compiled:
             encoder.backbone.compile(dynamic=False)
         scale = build_scale(LossConfig(), self.device)
@@ -155,9 +177,9 @@ class Bench:
         for step in prepared:
             self._sync()
             start = time.perf_counter()
-            with self._autocast():
+            with self._autocast(bf16_weights):
                 contrastive_step(encoder, scale, step)
-            encoder.zero_grad(set_to_none=False)  # the trainer keeps gradients allocated too
+            end()  # the trainer keeps gradients allocated too
             self._sync()
             times.append(time.perf_counter() - start)
         seconds = statistics.median(times[1:])
@@ -166,6 +188,7 @@ class Bench:
             "batch": batch,
             "chunk": chunk if prepared[0].cached else batch,
             "packed": packed,
+            "bf16_weights": bf16_weights,
             "seconds": seconds,
             "pairs_per_s": batch / seconds,
             "peak_gb": peak_gb(),
@@ -208,14 +231,12 @@ class Bench:
             "peak_gb": peak_gb(),
         }
 
-    def profile(self, batch: int, chunk: int) -> dict:
+    def profile(self, batch: int, chunk: int, bf16_weights: bool = False) -> dict:
         """One packed cached step after two warm-ups, under torch.profiler."""
         from torch.autograd import DeviceType
         from torch.profiler import ProfilerActivity, profile
 
-        encoder = build_encoder(
-            ModelConfig(name=str(self.model), max_length=self.shapes.seq), self.device
-        )
+        encoder, end = self._encoder(bf16_weights)
         scale = build_scale(LossConfig(), self.device)
         prepared = [
             tokenize(encoder.tokenizer, pairs).prepare(encoder.tokenizer, chunk, packed=True)
@@ -223,9 +244,9 @@ class Bench:
         ]
 
         def step(prepared_step) -> None:
-            with self._autocast():
+            with self._autocast(bf16_weights):
                 contrastive_step(encoder, scale, prepared_step)
-            encoder.zero_grad(set_to_none=False)
+            end()
             self._sync()
 
         for warm in prepared[:2]:
@@ -348,12 +369,23 @@ def main() -> None:
     gpu_only = "needs a GPU" if args.dry_run else None
     for batch in shapes.plain:
         report.run(f"plain-{batch}", lambda b=batch: bench.steps(b, 0))
+    report.run(f"plain-bf16w-{sb}", lambda: bench.steps(sb, 0, bf16_weights=True))
     for batch, chunk in (shapes.small, shapes.large):
         report.run(f"cached-{batch}", lambda b=batch, c=chunk: bench.steps(b, c))
         report.run(f"packed-{batch}", lambda b=batch, c=chunk: bench.steps(b, c, packed=True))
+        report.run(
+            f"packed-bf16w-{batch}",
+            lambda b=batch, c=chunk: bench.steps(b, c, packed=True, bf16_weights=True),
+        )
     report.run(f"st-cached-{sb}", lambda: bench.sentence_transformers(sb, sc))
     report.run(f"profile-packed-{sb}", lambda: bench.profile(sb, sc))
+    report.run(f"profile-packed-bf16w-{sb}", lambda: bench.profile(sb, sc, bf16_weights=True))
     report.run("trainer-packed", lambda: bench.trainer(work / "run", {}))
+    report.run(
+        "trainer-packed-bf16w",
+        lambda: bench.trainer(work / "run-w", {"precision": "bf16-weights"}),
+        skip=gpu_only,  # a CPU may lack bf16: the step rows above run its code
+    )
     report.run(
         f"fused-packed-{sb}", lambda: bench.steps(sb, sc, packed=True, fused=True), skip=gpu_only
     )
@@ -392,15 +424,22 @@ def summarise(rows: dict, shapes: Shapes) -> None:
         top, bottom = rows.get(a, {}).get(key), rows.get(b, {}).get(key)
         return f"{top / bottom:.2f}x" if top and bottom else "not measured"
 
-    best = f"packed-{lb}" if rows.get(f"packed-{lb}", {}).get("mfu") else f"cached-{lb}"
-    mfu = rows.get(best, {}).get("mfu")
+    def fastest(batch: int) -> str:  # the quickest cached variant measured at `batch`
+        names = [f"{kind}-{batch}" for kind in ("packed-bf16w", "packed", "cached")]
+        timed = [n for n in names if rows.get(n, {}).get("seconds")]
+        return min(timed, key=lambda n: rows[n]["seconds"]) if timed else names[-1]
+
+    small, large = fastest(sb), fastest(lb)
+    mfu = rows.get(large, {}).get("mfu")
     print(
-        f"\nMFU at {lb}: {f'{100 * mfu:.1f}%' if mfu else 'not measured'} (target >= 40%); "
-        f"packed / plain at {sb}: {ratio(f'packed-{sb}', f'plain-{sb}', 'seconds')} (<= 1.3x); "
+        f"\nMFU at {lb} ({large}): {f'{100 * mfu:.1f}%' if mfu else 'not measured'} "
+        f"(target >= 40%); {small} / plain at {sb} (same precision): "
+        f"{ratio(small, f'plain-bf16w-{sb}' if 'bf16w' in small else f'plain-{sb}', 'seconds')} "
+        "(<= 1.3x); "
         f"peak {lb} / {shapes.plain[0]}: "
-        f"{ratio(f'packed-{lb}', f'plain-{shapes.plain[0]}', 'peak_gb')} (<= 1.5x); "
+        f"{ratio(large, f'plain-{shapes.plain[0]}', 'peak_gb')} (<= 1.5x); "
         f"pairs/s against sentence-transformers at {sb}: "
-        f"{ratio(f'packed-{sb}', f'st-cached-{sb}', 'pairs_per_s')} (> 1x)"
+        f"{ratio(small, f'st-cached-{sb}', 'pairs_per_s')} (> 1x)"
     )
 
 

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 
+from cpt_core.model.attention_mask import ready_mask
 from cpt_core.model.delimiters import Batch, DelimitedTokenizer
 
 
@@ -37,11 +38,14 @@ class Encoder(nn.Module):
             )
         )
         # packed rows: the restarting positions tell the model where each sequence begins
+        attention = None if batch.packed else mask
+        if self.training:  # the same mask, ready, so that no forward waits for the device
+            implementation = self.backbone.config._attn_implementation
+            dtype = self.backbone.get_input_embeddings().weight.dtype
+            ready = ready_mask(mask, positions, implementation, dtype)
+            attention = attention if ready is None else ready
         hidden = self.backbone(
-            input_ids=ids,
-            attention_mask=None if batch.packed else mask,
-            position_ids=positions,
-            use_cache=False,
+            input_ids=ids, attention_mask=attention, position_ids=positions, use_cache=False
         ).last_hidden_state
         pooled = hidden[rows, pool]
         # float32 at least (bf16 cosines are too coarse for the loss), float64 kept for tests
