@@ -6,6 +6,7 @@ import torch
 from cpt_core.loss.contrastive import LogitScale
 from cpt_core.loss.grad_cache import PairBatch, contrastive_step
 from cpt_core.model.packing import fill_rows, pack
+from cpt_core.train.master_weights import MasterWeights
 from tests.test_grad_cache import batch_of, encoder_from, gradients
 
 TEXTS = ["a b c", "a much longer text than the others here", "x", "d e f g", "the same text"]
@@ -77,15 +78,17 @@ def _varied(encoder, step: int) -> PairBatch:
     )
 
 
-def test_a_compiled_model_compiles_once_for_packed_chunks(tiny_model):
+@pytest.mark.parametrize("bf16_weights", [False, True])
+def test_a_compiled_model_compiles_once_for_packed_chunks(tiny_model, bf16_weights):
     """Every packed chunk has one shape, so after the first step (a graph for the no-grad
     pass, one for the grad pass) later steps with other lengths never recompile; padded
-    chunks, one width each, would."""
+    chunks, one width each, would. bf16 weights' master update between steps does not either."""
     import torch._dynamo
 
     torch._dynamo.reset()
     encoder = encoder_from(tiny_model, dtype=torch.float32).train()
     encoder.backbone.set_attn_implementation("eager")
+    master = MasterWeights(encoder.backbone) if bf16_weights else None
     encoder.backbone.compile(dynamic=False, backend="aot_eager")  # dynamo's guards, no C++
     scale = LogitScale()
     step = _varied(encoder, 0).prepare(encoder.tokenizer, 3, packed=True)
@@ -94,4 +97,6 @@ def test_a_compiled_model_compiles_once_for_packed_chunks(tiny_model):
         for number in (1, 2, 4):
             later = _varied(encoder, number).prepare(encoder.tokenizer, 3, packed=True)
             contrastive_step(encoder, scale, later)
+            if master:
+                master.push()
     torch._dynamo.reset()

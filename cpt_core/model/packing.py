@@ -5,9 +5,10 @@ a GPU cuDNN plans attention again for every chunk and a compiled model recompile
 sequences fill rows of a fixed width (first-fit, longest first: a few pad tokens at the end of
 each row), and a gradient-cache chunk is a fixed number of such rows, holding as many
 sequences as fit: every chunk of every step has one shape. Positions restart at 0 for every
-sequence, and attention stays within each sequence: transformers reads the boundaries from
-the restarting position ids (its packed-sequence mask, or flash attention's variable-length
-kernels) when no attention mask is passed. Every sequence is pooled at its own closing
+sequence, and attention stays within each sequence: a training forward builds that mask from
+the restarting position ids on the device (model/attention_mask.py); elsewhere transformers
+reads the same boundaries from them (its packed-sequence mask, or flash attention's
+variable-length kernels) when no attention mask is passed. Every sequence is pooled at its own closing
 delimiter, found by (row, column).
 """
 
