@@ -103,8 +103,9 @@ class Report:
 class Bench:
     """The model, data and device every row shares."""
 
-    def __init__(self, model: Path, pairs: Path, shapes: Shapes, dry: bool):
+    def __init__(self, model: Path, pairs: Path, shapes: Shapes, dry: bool, limit: float):
         self.model, self.pairs, self.shapes, self.dry = model, pairs, shapes, dry
+        self.limit = limit  # seconds since start: a trainer row's process is stopped there
         self.device = torch.device("cpu" if dry else "cuda")
         self.cuda = self.device.type == "cuda"
 
@@ -305,7 +306,8 @@ class Bench:
         for key, value in overrides.items():
             command += ["--set", f"{key}={value}"]
         started = time.perf_counter()
-        subprocess.run(command, check=True)
+        left = max(self.limit - (time.perf_counter() - STARTED), 1)
+        subprocess.run(command, check=True, timeout=left)  # its row records the timeout
         records = [json.loads(line) for line in (out / "metrics.jsonl").open()]
         steady = records[2:] or records[-1:]  # the first steps pay for warm-up (and compiling)
         mfu = [r["mfu"] for r in steady if r.get("mfu")]
@@ -352,6 +354,9 @@ def main() -> None:
     parser.add_argument("--kit", type=Path, default=Path(".gpu-kit"))
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "gpu-check")))
     parser.add_argument("--budget", type=float, default=420, help="seconds; later rows skip")
+    parser.add_argument(
+        "--limit", type=float, default=480, help="seconds; a `cpt train` row still running stops"
+    )
     parser.add_argument("--dry-run", action="store_true", help="on a CPU, tiny shapes")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -361,7 +366,8 @@ def main() -> None:
     else:
         skeleton, pairs = args.kit / "smollm2-135m", args.kit / "pairs"
     shapes = DRY if args.dry_run else GPU
-    bench = Bench(random_model(skeleton, work / "model", args.dry_run), pairs, shapes, args.dry_run)
+    model = random_model(skeleton, work / "model", args.dry_run)
+    bench = Bench(model, pairs, shapes, args.dry_run, args.limit)
     device = "CPU (dry run)" if args.dry_run else torch.cuda.get_device_name()
     print(device, "torch", torch.__version__, flush=True)
     report = Report(args.out / "gpu_check.json", device, args.budget)
