@@ -8,8 +8,8 @@ sequences as fit: every chunk of every step has one shape. Positions restart at 
 sequence, and attention stays within each sequence: a training forward builds that mask from
 the restarting position ids on the device (model/attention_mask.py); elsewhere transformers
 reads the same boundaries from them (its packed-sequence mask, or flash attention's
-variable-length kernels) when no attention mask is passed. Every sequence is pooled at its own closing
-delimiter, found by (row, column).
+variable-length kernels) when no attention mask is passed. Every sequence is pooled at its own
+closing delimiter, found by (row, column).
 """
 
 from __future__ import annotations
